@@ -1,0 +1,1 @@
+"""The `hrm` command line: one module per command; `main.py` only wires them together."""

@@ -1,0 +1,20 @@
+"""Entry point of the `hrm` command: wires the command modules together and nothing else."""
+
+from __future__ import annotations
+
+import typer
+
+from . import data, output, train
+
+app = typer.Typer(name="hrm", help="Train, export and run recursive reasoning models (HRM, TRM) as puzzle solvers.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+app.command(epilog=train.EXAMPLES)(output.handle_errors(train.train))
+app.add_typer(data.app, name="data")
+
+
+def main() -> None:
+    app(prog_name="hrm")
+
+
+if __name__ == "__main__":
+    main()

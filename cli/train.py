@@ -1,0 +1,51 @@
+"""`hrm train CONFIG`: train a model from a TOML config (see configs/ and hrm_sdk/training/config.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import output
+
+EXAMPLES = """Examples:
+  hrm train configs/tiny.toml
+  hrm train configs/sudoku.toml --set train.steps=2000 --set run.out_dir=runs/try
+  hrm train configs/sudoku.toml --resume
+  torchrun --nproc_per_node=2 $(which hrm) train configs/sudoku.toml"""
+
+
+def train(
+    config: Annotated[Path, typer.Argument(help="Training config (TOML).")],
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last complete checkpoint.")] = False,
+    overrides: Annotated[list[str], typer.Option("--set", help="Override a value: section.key=value.")] = [],  # noqa: B006
+    device: Annotated[str, typer.Option(help="cuda or cpu (default: cuda if available).")] = "",
+    fmt: Annotated[output.OutputFormat, typer.Option("--format", help="Result format.")] = output.OutputFormat.human,
+) -> None:
+    """Train an HRM/TRM model: deep supervision, ACT Q-learning halting, checkpoints you can resume."""
+    output.setup_logging()
+    from hrm_sdk.training.config import load_config
+    from hrm_sdk.training.trainer import Trainer, TrainingInterrupted
+
+    cfg = load_config(config, overrides)
+    trainer = Trainer(cfg, resume=resume, device=device or None)
+    try:
+        metrics = trainer.fit()
+    except TrainingInterrupted as exc:
+        output.error(f"{exc}; resume with: hrm train {config} --resume")
+        raise typer.Exit(output.EXIT_INTERRUPTED) from None
+    finally:
+        from hrm_sdk.training import distributed
+
+        distributed.teardown()
+    if not trainer.dist.is_main:
+        return
+    latest = trainer.latest_checkpoint()
+    result = {"run": cfg.run.name, "step": trainer.step, "checkpoint": str(latest), **metrics}
+    if fmt == output.OutputFormat.human:
+        for k, v in result.items():
+            output.stdout.print(f"{k:28s} {v:.4f}" if isinstance(v, float) else f"{k:28s} {v}", markup=False)
+        output.hint(f"Next: hrm export onnx {latest}")
+    else:
+        output.emit_json(result)

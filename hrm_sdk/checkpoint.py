@@ -1,0 +1,163 @@
+"""Model files: safetensors weights plus a JSON card, written atomically and checked on load.
+
+A model directory holds::
+
+    model.json          {"format": "hrm-sdk-model", "model": ModelConfig, "task": ..., "weights_sha256": ..., ...}
+    model.safetensors   parameters and buffers (puzzle-embedding table, H_init, L_init)
+
+``load_model`` accepts the directory, either file, and refuses (with ``CheckpointError``) files that are
+missing, truncated, corrupted (sha256), or shaped for another architecture, naming the first offending key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import CheckpointError
+
+FORMAT = "hrm-sdk-model"
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+CARD = "model.json"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sha256_bytes(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def model_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """(model.json, model.safetensors) for a directory or either file."""
+    p = Path(path)
+    if not p.exists() and p.suffix not in (".json", ".safetensors"):
+        raise CheckpointError(f"{p}: no such model (expected a directory with {CARD} and {WEIGHTS})")
+    if p.is_dir():
+        return p / CARD, p / WEIGHTS
+    if p.suffix == ".json":
+        return p, p.with_suffix(".safetensors")
+    if p.suffix == ".safetensors":
+        return p.with_suffix(".json"), p
+    raise CheckpointError(f"{p}: expected a model directory, a .safetensors file or its .json card")
+
+
+def read_card(path: str | os.PathLike) -> dict:
+    card_path, _ = model_paths(path)
+    if not card_path.is_file():
+        raise CheckpointError(f"{card_path}: no such model card; a model is a directory with {CARD} and {WEIGHTS}")
+    try:
+        card = json.loads(card_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{card_path}: corrupted model card ({exc})") from exc
+    if not isinstance(card, dict) or card.get("format") != FORMAT or "model" not in card:
+        raise CheckpointError(f"{card_path}: not an hrm-sdk model card (format {card.get('format')!r})"
+                              if isinstance(card, dict) else f"{card_path}: not an hrm-sdk model card")
+    return card
+
+
+def save_model(directory: str | os.PathLike, model, card: dict | None = None, state_dict: dict | None = None,
+               dtype=None) -> Path:
+    """Save weights and card; `state_dict` overrides the model's (e.g. EMA weights), `dtype` casts floats."""
+    import torch
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    state = state_dict if state_dict is not None else model.state_dict()
+    tensors = {}
+    for k, v in state.items():
+        v = v.detach().cpu()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        tensors[k] = v.contiguous()
+    data = save(tensors)
+    full_card = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": model.config.to_dict(),
+        "weights": WEIGHTS,
+        "weights_sha256": sha256_bytes(data),
+        "dtype": str(dtype or torch.float32).removeprefix("torch."),
+        "num_params": model.num_params(),
+        **(card or {}),
+    }
+    atomic_write_bytes(directory / WEIGHTS, data)
+    atomic_write_bytes(directory / CARD, (json.dumps(full_card, indent=2) + "\n").encode())
+    return directory
+
+
+def load_state(path: str | os.PathLike, card: dict | None = None) -> dict:
+    """Read and verify the weights of a model; -> state dict of CPU tensors."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    card_path, weights_path = model_paths(path)
+    card = card or read_card(path)
+    try:
+        data = weights_path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{weights_path}: cannot read weights ({exc.strerror})") from exc
+    expected = card.get("weights_sha256")
+    if expected and sha256_bytes(data) != expected:
+        raise CheckpointError(f"{weights_path}: sha256 does not match {card_path.name} (truncated or corrupted file); "
+                              "restore or re-export the model")
+    try:
+        return load(data)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{weights_path}: corrupted safetensors file ({exc})") from exc
+
+
+def check_compatible(model, state: dict, source: str) -> None:
+    """Raise CheckpointError naming the first missing, unexpected or mis-shaped key."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        raise CheckpointError(f"{source}: weights do not fit this architecture: {', '.join(parts)} keys")
+    for k, v in expected.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise CheckpointError(f"{source}: weight {k} has shape {list(state[k].shape)}, "
+                                  f"the model config needs {list(v.shape)}")
+
+
+def load_model(path: str | os.PathLike, device="cpu", dtype=None):
+    """-> (model in eval mode, card). Weights are loaded into an fp32 model unless `dtype` is given."""
+    import torch
+
+    from .errors import ConfigError
+    from .model import HRM, ModelConfig
+
+    card = read_card(path)
+    card_path, weights_path = model_paths(path)
+    try:
+        config = ModelConfig.from_dict(card["model"], where=f"{card_path}: model")
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(f"{card_path}: invalid model config ({exc})") from exc
+    state = load_state(path, card)
+    model = HRM(config)
+    check_compatible(model, state, str(weights_path))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    model.to(device=device, dtype=dtype or torch.float32).eval()
+    return model, card

@@ -1,0 +1,193 @@
+"""ARC evaluation: vote over the augmented versions of each test input, score pass@k, write a submission.
+
+A model sees every evaluation test input once per version of its task (the ``test`` split of
+``hrm_sdk.data.arc.build``). Each prediction is cropped (``arc.crop_shapes``), de-augmented (inverse dihedral,
+then inverse colour map) and counted as one vote for that grid in its (task id, test index) group, with the
+prediction's ``sigmoid(q_halt)`` as its confidence. Candidates rank by (votes, mean confidence), descending;
+the top ``k`` are the attempts. An empty crop is not a grid and casts no vote.
+
+Scoring is the official fractional one: a task scores the fraction of its test inputs whose true output is
+among the attempts, and the score is the mean over tasks (pass@2 is the ARC Prize metric).
+
+Usage::
+
+    ev = ArcEvaluator(read_split("data/arc-1/test"))
+    for rows in batches:                          # indices into the test split
+        ev.add(rows, predicted_tokens, q_halt)    # uint8/int [n, 900], float [n] (logits)
+    ev.metrics()                                  # {"pass@1": ..., "pass@2": ...}
+    json.dump(ev.submission(), open("submission.json", "w"))
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from .arc import INVERSE_DIHEDRAL, Augmentation, VersionTable, crop_shapes, dihedral
+from .dataset import Split
+
+log = logging.getLogger(__name__)
+
+Key = tuple  # (task id or index, test index)
+
+
+class Candidate(NamedTuple):
+    grid: np.ndarray  # uint8 [h, w]
+    count: int  # votes
+    mean_q: float  # mean sigmoid(q_halt) of its votes
+
+
+Ranked = dict  # Key -> list[Candidate], best first
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0.0, -np.asarray(x, dtype=np.float64)))
+
+
+class VoteTally:
+    """Votes per (task, test index): distinct grids with their vote count and summed confidence."""
+
+    def __init__(self):
+        self._votes: dict[Key, dict[bytes, list]] = {}
+
+    def add(self, key: Key, grid: np.ndarray, confidence: float) -> None:
+        grid = np.ascontiguousarray(grid, dtype=np.uint8)
+        h = np.array(grid.shape, dtype=np.uint8).tobytes() + grid.tobytes()
+        entry = self._votes.setdefault(key, {}).setdefault(h, [grid, 0, 0.0])
+        entry[1] += 1
+        entry[2] += float(confidence)
+
+    def ranked(self) -> Ranked:
+        out = {}
+        for key, grids in self._votes.items():
+            cands = [Candidate(g, n, q / n) for g, n, q in grids.values()]
+            out[key] = sorted(cands, key=lambda c: (-c.count, -c.mean_q))
+        return out
+
+
+def deaugment(pred_tokens: np.ndarray, dihedrals: np.ndarray, perms: np.ndarray) -> list[np.ndarray | None]:
+    """Crop each predicted canvas [n, 900] and undo its version (dihedrals [n], perms [n, 10]); None if empty."""
+    pred = np.asarray(pred_tokens).reshape(len(pred_tokens), 30, 30)
+    shapes = crop_shapes(pred.reshape(len(pred), -1))
+    inverse_perms = np.argsort(np.asarray(perms), axis=1).astype(np.uint8)
+    grids = []
+    for k, (h, w) in enumerate(shapes):
+        if h == 0:
+            grids.append(None)
+            continue
+        colours = (pred[k, :h, :w] - 2).astype(np.uint8)
+        grids.append(inverse_perms[k][dihedral(colours, INVERSE_DIHEDRAL[int(dihedrals[k])])])
+    return grids
+
+
+def _version_maps(versions: np.ndarray, augmentations: VersionTable | Sequence[Augmentation]):
+    """Dihedral ids [n] and colour maps [n, 10] of the given versions."""
+    if isinstance(augmentations, VersionTable):
+        return augmentations.dihedral[versions], augmentations.perm[versions]
+    augs = [augmentations[int(v)] for v in versions]
+    perms = np.stack([a.perm for a in augs]) if augs else np.zeros((0, 10), np.uint8)
+    return np.array([a.dihedral for a in augs], dtype=np.int64), perms
+
+
+def add_votes(tally: VoteTally, task_ids: Sequence, test_idx: Sequence[int], versions: Sequence[int],
+              pred_tokens: np.ndarray, q_halt: np.ndarray,
+              augmentations: VersionTable | Sequence[Augmentation]) -> None:
+    """Tally a batch of predictions (see ``vote``)."""
+    dihedrals, perms = _version_maps(np.asarray(versions, dtype=np.int64), augmentations)
+    confidence = _sigmoid(q_halt)
+    for k, grid in enumerate(deaugment(pred_tokens, dihedrals, perms)):
+        if grid is not None:
+            tally.add((task_ids[k], int(test_idx[k])), grid, confidence[k])
+
+
+def vote(task_ids: Sequence, test_idx: Sequence[int], versions: Sequence[int], pred_tokens: np.ndarray,
+         q_halt: np.ndarray, augmentations: VersionTable | Sequence[Augmentation]) -> Ranked:
+    """Rank de-augmented predictions; row k is test ``test_idx[k]`` of task ``task_ids[k]`` under version
+    ``versions[k]``, with ``augmentations[v]`` the ``Augmentation`` of version v (a ``VersionTable`` works too).
+    q_halt are logits. -> {(task, test index): [Candidate(grid, count, mean_q), ...] best first}.
+    """
+    tally = VoteTally()
+    add_votes(tally, task_ids, test_idx, versions, pred_tokens, q_halt, augmentations)
+    return tally.ranked()
+
+
+def score(ranked: Ranked, truths: dict, k: int = 2) -> float:
+    """Official fractional pass@k: mean over tasks of the fraction of test inputs solved within k attempts.
+
+    ``truths`` maps (task, test index) to the true grid; unknown truths (None) are left out. NaN when none.
+    """
+    per_task: dict = {}
+    for key, truth in truths.items():
+        if truth is None:
+            continue
+        attempts = [c.grid for c in ranked.get(key, [])[:k]]
+        hit = any(g.shape == truth.shape and (g == truth).all() for g in attempts)
+        per_task.setdefault(key[0], []).append(hit)
+    if not per_task:
+        return math.nan
+    return float(np.mean([np.mean(hits) for hits in per_task.values()]))
+
+
+def submission(ranked: Ranked, attempts: int = 2, num_tests: dict | None = None) -> dict:
+    """ARC Prize shape: ``{task_id: [{"attempt_1": grid, "attempt_2": grid}, ...]}`` one entry per test input.
+
+    ``num_tests`` (task -> count) lists test inputs that got no valid prediction; missing attempts are [[0]].
+    """
+    counts: dict = dict(num_tests or {})
+    for task, j in ranked:
+        counts[task] = max(counts.get(task, 0), j + 1)
+    out = {}
+    for task in sorted(counts):
+        entries = []
+        for j in range(counts[task]):
+            cands = ranked.get((task, j), [])
+            entries.append({f"attempt_{a + 1}": cands[a].grid.tolist() if a < len(cands) else [[0]]
+                            for a in range(attempts)})
+        out[task] = entries
+    return out
+
+
+class ArcEvaluator:
+    """Voting, scoring and submission over the ``test`` split of an ARC dataset, fed batch by batch."""
+
+    def __init__(self, split: Split):
+        a = split.arrays
+        self.task_ids = list(split.meta.extra["tasks"])
+        self.versions = VersionTable.from_split(split)
+        self.row_task, self.row_test, self.row_version = (np.asarray(a[k]) for k in ("test_task", "test_index",
+                                                                                      "test_version"))
+        self._truth = (np.asarray(a["truth_task"]), np.asarray(a["truth_index"]), np.asarray(a["truth_output"]),
+                       np.asarray(a["truth_shape"]))
+        self.tally = VoteTally()
+
+    def add(self, rows: np.ndarray, pred_tokens: np.ndarray, q_halt: np.ndarray) -> None:
+        """Predictions for test-split ``rows``: tokens [n, 900] (argmax) and q_halt logits [n]."""
+        rows = np.asarray(rows, dtype=np.int64)
+        tasks = [self.task_ids[i] for i in self.row_task[rows]]
+        add_votes(self.tally, tasks, self.row_test[rows], self.row_version[rows], pred_tokens, q_halt, self.versions)
+
+    def ranked(self) -> Ranked:
+        return self.tally.ranked()
+
+    def truths(self) -> dict:
+        """(task id, test index) -> true output grid, or None when the split does not know it."""
+        task, index, grids, shapes = self._truth
+        return {(self.task_ids[t], int(j)): (g[:h, :w].copy() if h else None)
+                for t, j, g, (h, w) in zip(task, index, grids, shapes)}
+
+    def num_tests(self) -> dict:
+        task, index = self._truth[:2]
+        counts: dict = {}
+        for t, j in zip(task, index):
+            counts[self.task_ids[t]] = max(counts.get(self.task_ids[t], 0), int(j) + 1)
+        return counts
+
+    def metrics(self, ks: Sequence[int] = (1, 2)) -> dict[str, float]:
+        ranked, truths = self.ranked(), self.truths()
+        return {f"pass@{k}": score(ranked, truths, k) for k in ks}
+
+    def submission(self, attempts: int = 2) -> dict:
+        return submission(self.ranked(), attempts, self.num_tests())

@@ -1,0 +1,65 @@
+"""User-facing errors of the SDK.
+
+Every error here carries a one-line message that names what is wrong and where (file, line, column, key),
+so the CLI can print it as ``Error: <message>`` and exit non-zero without a traceback. Library users catch
+``HRMError`` to handle all of them at once.
+"""
+
+from __future__ import annotations
+
+
+class HRMError(Exception):
+    """Base class: the message is complete, one line, and meant for the user."""
+
+    exit_code = 2
+
+
+class ConfigError(HRMError):
+    """A training or model config with an unknown, missing or ill-typed key."""
+
+
+class PuzzleParseError(HRMError):
+    """A puzzle that cannot be parsed; names the source, line and column."""
+
+    def __init__(self, message: str, source: str = "<input>", line: int | None = None, col: int | None = None):
+        self.source, self.line, self.col, self.reason = source, line, col, message
+        where = source
+        if line is not None:
+            where += f":{line}"
+            if col is not None:
+                where += f":{col}"
+        super().__init__(f"{where}: {message}")
+
+
+class InvalidPuzzleError(HRMError):
+    """A well-formed puzzle whose givens are contradictory or otherwise impossible."""
+
+
+class DatasetError(HRMError):
+    """A dataset directory that is missing, incomplete, or does not match the model config."""
+
+
+class CheckpointError(HRMError):
+    """A weight file that is missing, corrupted, or belongs to another architecture."""
+
+
+class ArtefactError(HRMError):
+    """An exported ONNX graph or TensorRT engine that cannot be used here; says what to rebuild."""
+
+
+class MissingExtraError(HRMError, ImportError):
+    """An optional dependency is not installed; names the extra that provides it."""
+
+    def __init__(self, package: str, extra: str, purpose: str):
+        super().__init__(f"{purpose} needs the '{package}' package: pip install 'hrm-sdk[{extra}]'")
+        self.package, self.extra = package, extra
+
+
+def require(module: str, extra: str, purpose: str):
+    """Import an optional module or raise MissingExtraError naming the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(module.split(".")[0], extra, purpose) from exc

@@ -1,0 +1,93 @@
+"""Metadata of an exported segment: everything a host needs to drive the ACT loop without torch or the checkpoint.
+
+It is stored twice: in the ONNX file's ``metadata_props`` (key ``hrm_sdk``) and in a sidecar JSON next to the
+artefact (``model.onnx.json``, ``model.engine.json``). A TensorRT plan is left untouched (no prefix), so
+``trtexec`` and Polygraphy load it as is; its sidecar adds the build facts (ONNX sha256, precision, profile,
+TensorRT version, GPU compute capability).
+
+The segment graph's interface (both formats):
+
+    inputs   tokens int32 [B, seq_len], puzzle_ids int32 [B], z_H, z_L [B, positions, hidden], reset bool [B]
+    outputs  z_H_out, z_L_out [B, positions, hidden], logits fp32 [B, seq_len, vocab], q_halt, q_continue fp32 [B]
+
+``reset`` marks rows that start a new puzzle: the graph replaces their states with the fixed initial vectors
+(also recorded here as ``H_init``/``L_init``), so the states never leave the device between segments.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ..errors import ArtefactError
+
+SEGMENT_FORMAT = "hrm-sdk-segment"
+SEGMENT_FORMAT_VERSION = 1
+METADATA_KEY = "hrm_sdk"
+INPUTS = ("tokens", "puzzle_ids", "z_H", "z_L", "reset")
+OUTPUTS = ("z_H_out", "z_L_out", "logits", "q_halt", "q_continue")
+
+
+@dataclass
+class SegmentMeta:
+    task: str
+    arch: str
+    vocab_size: int
+    seq_len: int
+    positions: int
+    hidden_size: int
+    num_puzzle_ids: int
+    halt_max_steps: int
+    precision: str  # fp32 | fp16 | bf16
+    state_dtype: str  # numpy/torch dtype name of z_H, z_L
+    model: dict  # the full ModelConfig
+    source_sha256: str  # sha256 of the checkpoint's weights
+    H_init: list = field(default_factory=list)
+    L_init: list = field(default_factory=list)
+    card: dict = field(default_factory=dict)  # selected facts of the model card (task metrics, dataset)
+    sdk_version: str = ""
+    build: dict = field(default_factory=dict)  # engines: onnx_sha256, profile, tensorrt version, compute capability
+    format: str = SEGMENT_FORMAT
+    format_version: int = SEGMENT_FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> "SegmentMeta":
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ArtefactError(f"{source}: corrupted metadata ({exc}); re-export the model") from exc
+        if not isinstance(raw, dict) or raw.get("format") != SEGMENT_FORMAT:
+            raise ArtefactError(f"{source}: not an hrm-sdk segment (metadata format "
+                                f"{raw.get('format') if isinstance(raw, dict) else None!r}); export it with 'hrm export'")
+        if raw.get("format_version") != SEGMENT_FORMAT_VERSION:
+            raise ArtefactError(f"{source}: segment format version {raw.get('format_version')}, this SDK reads "
+                                f"{SEGMENT_FORMAT_VERSION}; re-export the model with this SDK")
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in raw.items() if k in known})
+        except TypeError as exc:
+            raise ArtefactError(f"{source}: incomplete metadata ({exc}); re-export the model") from exc
+
+
+def sidecar_path(artefact: str | Path) -> Path:
+    p = Path(artefact)
+    return p.with_name(p.name + ".json")
+
+
+def write_sidecar(artefact: str | Path, meta: SegmentMeta) -> Path:
+    from ..checkpoint import atomic_write_bytes
+
+    path = sidecar_path(artefact)
+    atomic_write_bytes(path, (json.dumps(asdict(meta), indent=1) + "\n").encode())
+    return path
+
+
+def read_sidecar(artefact: str | Path) -> SegmentMeta | None:
+    path = sidecar_path(artefact)
+    if not path.is_file():
+        return None
+    return SegmentMeta.from_json(path.read_text(), str(path))

@@ -1,0 +1,1 @@
+"""Training: config (``config``), losses, optimisers, evaluation and the trainer (``trainer.Trainer``)."""

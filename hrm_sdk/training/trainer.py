@@ -1,0 +1,397 @@
+"""The trainer: deep supervision with ACT Q-learning halting, on one process or many (torchrun + DDP).
+
+    hrm train configs/sudoku.toml                      # train; refuses an out_dir that already has checkpoints
+    hrm train configs/sudoku.toml --resume             # continue from the last complete checkpoint
+    torchrun --nproc_per_node=2 $(which hrm) train configs/sudoku.toml
+
+One optimiser step per ACT segment: a batch of `global_batch_size` rows is kept in flight; every step runs one
+segment for every row, takes one optimiser step, and replaces only the rows that halted with fresh samples.
+All bookkeeping of the global batch (which rows are in flight, the sample stream, exploration draws) happens
+on the host identically on every rank; each rank runs the model on its slice. So N ranks see exactly the rows
+one process would see, and a resumed run continues the same stream.
+
+Checkpoints (``out_dir/checkpoints/step_NNNNNN/``) are written to a temporary directory and renamed into place;
+``checkpoints/latest`` names the last complete one. Ctrl-C or SIGTERM finishes the current step, writes a
+checkpoint and exits; a kill at any moment leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..checkpoint import atomic_write_bytes, check_compatible, save_model
+from ..data.dataset import SampleStream, make_sampler, read_split
+from ..errors import CheckpointError, ConfigError, DatasetError
+from ..model import HRM, Carry
+from . import distributed as D
+from .config import Config, dump_toml
+from .evaluate import evaluate_model, finalize
+from .losses import act_loss
+from .optim import EMA, build_optimizer, lr_factor, sign_sgd_rows
+from .progress import TrainingProgress
+
+log = logging.getLogger(__name__)
+
+CARRY_SAVE_LIMIT = 256 << 20  # bytes; larger in-flight states are not checkpointed (those rows restart)
+TIMING_KEYS = ("elapsed_s", "samples_per_s", "steps_per_s", "mfu")
+
+
+def peak_flops(device: torch.device) -> float | None:
+    """Dense bf16 matmul peak used for MFU: HRM_PEAK_FLOPS, else 798e12 measured on this project's H100/H200."""
+    if os.environ.get("HRM_PEAK_FLOPS"):
+        return float(os.environ["HRM_PEAK_FLOPS"])
+    if device.type == "cuda" and any(n in torch.cuda.get_device_name(device) for n in ("H100", "H200")):
+        return 798e12
+    return None
+
+
+@dataclass
+class InFlight:
+    """The global batch on the host: the puzzle each row is working on."""
+
+    inputs: np.ndarray  # uint8 [B, S]
+    labels: np.ndarray  # uint8 [B, S]
+    puzzle_ids: np.ndarray  # int32 [B]
+
+
+class Trainer:
+    def __init__(self, cfg: Config, resume: bool = False, device: str | None = None, show_progress: bool = True):
+        self.cfg = cfg
+        t = cfg.train
+        self.dist = D.setup(device)
+        self.device = self.dist.device
+        self.out_dir = Path(cfg.run.out_dir)
+        self.ckpt_dir = self.out_dir / "checkpoints"
+
+        data = Path(cfg.data.path)
+        if not data.is_dir():
+            raise DatasetError(f"{cfg.source}: data.path {cfg.data.path!r} does not exist; "
+                               f"build it with 'hrm data build <task> --out {cfg.data.path}'")
+        self.train_split = read_split(data / cfg.data.train_split)
+        self.eval_split = read_split(data / cfg.data.eval_split) if (data / cfg.data.eval_split).is_dir() else None
+        meta = self.train_split.meta
+        self.task = meta.task
+        model_cfg = cfg.model_config(meta.vocab_size, meta.seq_len, meta.num_puzzle_ids)
+        if self.eval_split is not None:
+            em = self.eval_split.meta
+            if (em.task, em.vocab_size, em.seq_len) != (meta.task, meta.vocab_size, meta.seq_len):
+                raise DatasetError(f"{data}: eval split ({em.task}, vocab {em.vocab_size}, seq_len {em.seq_len}) does "
+                                   f"not match train split ({meta.task}, vocab {meta.vocab_size}, seq_len {meta.seq_len})")
+        if t.global_batch_size % self.dist.world:
+            raise ConfigError(f"{cfg.source}: train.global_batch_size {t.global_batch_size} is not divisible by "
+                              f"the {self.dist.world} ranks")
+        self.B = t.global_batch_size
+        self.local_B = self.B // self.dist.world
+        lo = self.dist.rank * self.local_B
+        self.local = slice(lo, lo + self.local_B)
+
+        torch.manual_seed(cfg.run.seed)
+        self.model = HRM(model_cfg).to(self.device)
+        self.optimizer = build_optimizer(self.model.parameters(), t)
+        self.ema = EMA(self.model, t.ema_rate) if t.ema else None
+        self.eval_model = copy.deepcopy(self.model) if t.ema else self.model
+        self.stream = SampleStream(make_sampler(self.train_split), seed=cfg.run.seed)
+        self.explore_gen = torch.Generator().manual_seed(cfg.run.seed + 1)
+        self.use_bf16 = t.bf16 and self.device.type == "cuda"
+        self.carry_dtype = torch.bfloat16 if self.use_bf16 else torch.float32
+        self.segment_fn = None
+        if t.compile and self.device.type == "cuda":
+            self.segment_fn = torch.compile(self.model.segment, dynamic=False)
+        self.step = 0
+        self.carry = self.model.initial_carry(self.local_B, self.device, self.carry_dtype)
+        S = meta.seq_len
+        self.inflight = InFlight(np.zeros((self.B, S), np.uint8), np.zeros((self.B, S), np.uint8),
+                                 np.zeros(self.B, np.int32))
+        self.halted = np.ones(self.B, dtype=bool)  # global: which rows take a new sample at the next step
+
+        if resume:
+            self._load_latest()
+        elif self._latest_name() is not None:
+            raise ConfigError(f"{self.ckpt_dir} already holds checkpoints; pass --resume to continue the run, or "
+                              "set run.out_dir to a new directory")
+        self.ddp = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # Buffers (the puzzle-embedding table) are updated identically on every rank: no broadcast needed.
+            self.ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
+        self.flops_per_step = self.model.flops_per_segment(training=True) * self.B
+        self.peak = peak_flops(self.device)
+        self.progress = TrainingProgress(t.steps, self.step, enabled=show_progress and self.dist.is_main)
+        self._stop_signal: int | None = None
+
+    # --- one optimiser step ----------------------------------------------------------------------------
+
+    def _refill(self) -> None:
+        """Give every halted row of the global batch a fresh sample; rows still in flight keep theirs."""
+        rows = np.flatnonzero(self.halted)
+        if len(rows):
+            inputs, labels, ids = self.stream.take(len(rows))
+            self.inflight.inputs[rows] = inputs
+            self.inflight.labels[rows] = labels
+            self.inflight.puzzle_ids[rows] = ids
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16) if self.use_bf16 else contextlib.nullcontext()
+
+    def train_step(self) -> dict:
+        t, c = self.cfg.train, self.model.config
+        self._refill()
+        dev = self.device
+        tokens = torch.as_tensor(self.inflight.inputs[self.local], device=dev)
+        labels = torch.as_tensor(self.inflight.labels[self.local], device=dev).long()
+        ids = torch.as_tensor(self.inflight.puzzle_ids[self.local], device=dev)
+        explore = torch.rand(self.B, generator=self.explore_gen) < c.halt_exploration_prob
+        draw = torch.randint(2, c.halt_max_steps + 1, (self.B,), generator=self.explore_gen, dtype=torch.int32)
+        min_steps = torch.where(explore, draw, 0)[self.local].to(dev)
+
+        self.carry.halted = torch.as_tensor(self.halted[self.local], device=dev)
+        leaf = self.model.puzzle_emb[ids.long()].clone().requires_grad_(True)
+        factor = lr_factor(self.step, t.lr_warmup_steps, t.steps, t.lr_min_ratio)
+        for group in self.optimizer.param_groups:
+            group["lr"] = t.lr * factor
+        with self._autocast():
+            self.carry, out = self.ddp(self.carry, {"tokens": tokens, "puzzle_ids": ids}, puzzle_vectors=leaf,
+                                       min_steps=min_steps, segment_fn=self.segment_fn)
+        loss, metrics = act_loss(out, labels, self.carry.halted, self.carry.steps, t.loss)
+        (loss * (self.dist.world / self.B)).backward()
+        if t.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        all_ids = D.all_gather_cat(ids, self.dist)
+        all_grads = D.all_gather_cat(leaf.grad, self.dist)
+        sign_sgd_rows(self.model.puzzle_emb, all_ids, all_grads, t.puzzle_emb_lr * factor, t.puzzle_emb_weight_decay)
+        if self.ema is not None:
+            self.ema.update(self.model)
+        halted = D.all_gather_cat(self.carry.halted.to(torch.uint8), self.dist)
+        self.halted = halted.cpu().numpy().astype(bool)
+        self.step += 1
+        metrics["loss"] = loss.detach()
+        return metrics
+
+    # --- evaluation --------------------------------------------------------------------------------------
+
+    def evaluate(self) -> dict:
+        if self.eval_split is None:
+            return {}
+        t = self.cfg.train
+        if self.ema is not None:
+            self.eval_model.load_state_dict(self.ema.state_dict_for(self.model))
+        n = len(self.eval_split.inputs) if t.eval_limit == 0 else min(t.eval_limit, len(self.eval_split.inputs))
+        per = -(-n // self.dist.world)
+        lo, hi = self.dist.rank * per, min(n, (self.dist.rank + 1) * per)
+        sp = self.eval_split
+        sums = evaluate_model(self.eval_model, sp.inputs[lo:hi], sp.labels[lo:hi], sp.puzzle_ids[lo:hi],
+                              t.eval_batch_size or self.B, self.device, self.use_bf16)
+        keys = sorted(sums)
+        totals = D.all_reduce_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=self.device),
+                                  self.dist)
+        return finalize(dict(zip(keys, totals.tolist())))
+
+    # --- checkpoints -------------------------------------------------------------------------------------
+
+    def _latest_name(self) -> str | None:
+        latest = self.ckpt_dir / "latest"
+        return latest.read_text().strip() if latest.is_file() else None
+
+    def latest_checkpoint(self) -> Path | None:
+        name = self._latest_name()
+        return self.ckpt_dir / name if name else None
+
+    def _gather_carry(self) -> dict | None:
+        c = self.carry
+        size = c.z_H.numel() * c.z_H.element_size() * 2 * self.dist.world
+        if size > CARRY_SAVE_LIMIT:
+            return None
+        return {"carry.z_H": D.all_gather_cat(c.z_H, self.dist), "carry.z_L": D.all_gather_cat(c.z_L, self.dist),
+                "carry.steps": D.all_gather_cat(c.steps, self.dist)}
+
+    def save_checkpoint(self, eval_metrics: dict | None = None) -> Path | None:
+        from safetensors.torch import save
+
+        carry = self._gather_carry()  # collective: every rank takes part
+        if not self.dist.is_main:
+            return None
+        name = f"step_{self.step:06d}"
+        final = self.ckpt_dir / name
+        tmp = self.ckpt_dir / f".tmp-{name}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        card = {"task": self.task, "step": self.step, "sdk_version": __version__,
+                "dataset": {"path": self.cfg.data.path, "sources": self.train_split.meta.sources,
+                            "build": self.train_split.meta.build},
+                "train_config": self.cfg.to_dict(), "eval": eval_metrics or {}}
+        weights = self.ema.state_dict_for(self.model) if self.ema else None
+        save_model(tmp, self.model, card, state_dict=weights)
+        state = {f"param.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        if carry is not None:
+            state.update({k: v.cpu().contiguous() for k, v in carry.items()})
+        state["inflight.inputs"] = torch.from_numpy(self.inflight.inputs.copy())
+        state["inflight.labels"] = torch.from_numpy(self.inflight.labels.copy())
+        state["inflight.puzzle_ids"] = torch.from_numpy(self.inflight.puzzle_ids.copy())
+        state["inflight.halted"] = torch.from_numpy(self.halted.copy())
+        atomic_write_bytes(tmp / "train_state.safetensors", save(state))
+        torch.save({"step": self.step, "optimizer": self.optimizer.state_dict(),
+                    "stream": self.stream.state_dict(), "explore_gen": self.explore_gen.get_state(),
+                    "world": self.dist.world}, tmp / "optimizer.pt")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        atomic_write_bytes(self.ckpt_dir / "latest", (name + "\n").encode())
+        kept = sorted(p for p in self.ckpt_dir.glob("step_*") if p.is_dir())
+        for old in kept[:-self.cfg.train.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def _load_latest(self) -> None:
+        from safetensors.torch import load_file
+
+        name = self._latest_name()
+        if name is None:
+            raise CheckpointError(f"{self.ckpt_dir}: nothing to resume (no checkpoints/latest); start without --resume")
+        path = self.ckpt_dir / name
+        try:
+            state = load_file(path / "train_state.safetensors")
+            extra = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any read failure means the same thing to the user
+            raise CheckpointError(f"{path}: cannot read checkpoint ({exc})") from exc
+        params = {k.removeprefix("param."): v for k, v in state.items() if k.startswith("param.")}
+        check_compatible(self.model, params, str(path))
+        self.model.load_state_dict(params)
+        if self.ema is not None:
+            ema_state = load_file(path / "model.safetensors")
+            for k in self.ema.shadow:
+                self.ema.shadow[k] = ema_state[k].to(self.device, self.ema.shadow[k].dtype)
+        self.optimizer.load_state_dict(extra["optimizer"])
+        self.stream.load_state_dict(extra["stream"])
+        self.explore_gen.set_state(extra["explore_gen"])
+        self.step = int(extra["step"])
+        self.inflight = InFlight(state["inflight.inputs"].numpy().copy(), state["inflight.labels"].numpy().copy(),
+                                 state["inflight.puzzle_ids"].numpy().copy())
+        self.halted = state["inflight.halted"].numpy().copy()
+        if "carry.z_H" in state and len(state["carry.z_H"]) == self.B:
+            s = self.local
+            self.carry = Carry(z_H=state["carry.z_H"][s].to(self.device, self.carry_dtype),
+                               z_L=state["carry.z_L"][s].to(self.device, self.carry_dtype),
+                               steps=state["carry.steps"][s].to(self.device),
+                               halted=torch.as_tensor(self.halted[s], device=self.device))
+        else:
+            log.warning("checkpoint has no in-flight states; the %d rows in flight restart their puzzles", self.B)
+            self.halted[:] = True
+        self._truncate_metrics()
+        log.info("resumed from %s at step %d", path, self.step)
+
+    def _truncate_metrics(self) -> None:
+        """Drop metric lines written after the checkpoint we resume from, so the stream stays consistent."""
+        path = self.out_dir / "metrics.jsonl"
+        if not self.dist.is_main or not path.is_file():
+            return
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+        keep = [ln for ln in lines if json.loads(ln).get("step", 0) <= self.step]
+        atomic_write_bytes(path, ("\n".join(keep) + "\n" if keep else "").encode())
+
+    # --- the loop ------------------------------------------------------------------------------------------
+
+    def _log(self, record: dict) -> None:
+        if not self.dist.is_main:
+            return
+        with open(self.out_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        self.progress.update(self.step, record)
+
+    def _reduce_train_metrics(self, acc: dict, steps: int, seconds: float) -> dict:
+        keys = sorted(acc)
+        vals = D.all_reduce_sum(torch.stack([acc[k].double() for k in keys]), self.dist).tolist()
+        s = dict(zip(keys, vals))
+        n = max(s["count"], 1.0)
+        rec = {"step": self.step, "epoch": self.stream.epoch,
+               "lr": self.cfg.train.lr * lr_factor(self.step - 1, self.cfg.train.lr_warmup_steps,
+                                                   self.cfg.train.steps, self.cfg.train.lr_min_ratio),
+               "loss": s["loss"] / (steps * self.B), "lm_loss": s["lm_loss"] / (steps * self.B),
+               "q_halt_loss": s["q_halt_loss"] / (steps * self.B),
+               "q_continue_loss": s["q_continue_loss"] / (steps * self.B),
+               "train/count": int(s["count"]), "train/accuracy": s["accuracy"] / n,
+               "train/exact_accuracy": s["exact_accuracy"] / n, "train/q_halt_accuracy": s["q_halt_accuracy"] / n,
+               "train/steps": s["steps"] / n,
+               "samples_per_s": steps * self.B / seconds, "steps_per_s": steps / seconds}
+        if self.peak:
+            rec["mfu"] = self.flops_per_step * steps / seconds / self.peak
+        return rec
+
+    def _on_signal(self, signum, frame):
+        if self._stop_signal is not None:  # second signal: stop now, the previous checkpoint stays intact
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+        log.warning("received %s: finishing step %d and saving a checkpoint (again to abort)",
+                    signal.Signals(signum).name, self.step)
+
+    def fit(self) -> dict:
+        t = self.cfg.train
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.toml").write_text(dump_toml(self.cfg.to_dict()))
+            log.info("model: %s, %.2fM parameters, %.2f GFLOP per training segment per sample; task %s, "
+                     "%d train examples; %d rank(s) on %s", self.model.config.arch, self.model.num_params() / 1e6,
+                     self.flops_per_step / self.B / 1e9, self.task, self.train_split.meta.size, self.dist.world,
+                     self.device)
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        acc: dict = {}
+        n_acc, t0 = 0, time.perf_counter()
+        eval_metrics: dict = {}
+        try:
+            while self.step < t.steps:
+                m = self.train_step()
+                for k, v in m.items():
+                    acc[k] = acc.get(k, 0) + v.detach().double()
+                n_acc += 1
+                if self.step % t.log_interval == 0 or self.step == t.steps:
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize()
+                    rec = self._reduce_train_metrics(acc, n_acc, time.perf_counter() - t0)
+                    self._log(rec)
+                    acc, n_acc, t0 = {}, 0, time.perf_counter()
+                else:
+                    self.progress.update(self.step)
+                if t.eval_interval and self.step % t.eval_interval == 0 and self.step < t.steps:
+                    eval_metrics = self.evaluate()
+                    self._log({"step": self.step, **eval_metrics})
+                    t0 = time.perf_counter()
+                stop = D.any_rank(self._stop_signal is not None, self.dist)
+                if self.step % t.checkpoint_interval == 0 or stop:
+                    path = self.save_checkpoint(eval_metrics)
+                    t0 = time.perf_counter()
+                    if stop:
+                        raise TrainingInterrupted(self.step, path)
+            eval_metrics = self.evaluate()
+            if eval_metrics:
+                self._log({"step": self.step, **eval_metrics})
+            path = self.save_checkpoint(eval_metrics)
+            if self.dist.is_main:
+                log.info("finished at step %d; final checkpoint %s", self.step, path)
+            return eval_metrics
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+            self.progress.close()
+
+
+class TrainingInterrupted(Exception):
+    """Raised after a signal once the checkpoint of the current step has been written."""
+
+    def __init__(self, step: int, path: Path | None):
+        super().__init__(f"interrupted at step {step}; checkpoint {path}")
+        self.step, self.path = step, path

@@ -1,0 +1,66 @@
+"""Shared fixtures: where the shared puzzle collections are, and tiny datasets and configs for fast CPU tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("HRM_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+
+def shared(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path} (set HRM_SHARED_DATA)")
+    return path
+
+
+def write_sudoku_dataset(out: Path, n: int = 32, start: int = 0, test_same: bool = True, augment: bool = False) -> Path:
+    from hrm_sdk.data import sudoku
+    from hrm_sdk.data.dataset import DatasetMeta, write_split
+
+    p, s, _ = sudoku.read_collection(shared("sudoku", "hard-train.txt"))
+    p, s = p[start:start + n], s[start:start + n]
+    for split in ("train", "test"):
+        if split == "test" and not test_same:
+            tp, ts, _ = sudoku.read_collection(shared("sudoku", "hard-test.txt"))
+            p, s = tp[:n], ts[:n]
+        meta = DatasetMeta(task="sudoku", split=split, vocab_size=11, seq_len=81, num_puzzle_ids=1, size=n,
+                           augment=augment and split == "train")
+        write_split(out, meta, {"inputs": sudoku.encode(p), "labels": sudoku.encode(s),
+                                "puzzle_ids": np.zeros(len(p), np.int32)})
+    return out
+
+
+TINY_MODEL = """
+[model]
+arch = "{arch}"
+hidden_size = 64
+num_heads = 4
+H_layers = 2
+L_layers = 2
+H_cycles = 2
+L_cycles = 2
+halt_max_steps = 4
+"""
+
+
+def tiny_config(tmp_path: Path, data: Path, arch: str = "hrm", steps: int = 20, **train) -> str:
+    values = dict(global_batch_size=8, steps=steps, lr=3e-3, lr_warmup_steps=5, weight_decay=0.0,
+                  puzzle_emb_lr=1e-3, loss="softmax", ema=True, log_interval=2, eval_interval=10,
+                  eval_limit=8, checkpoint_interval=6)
+    values.update(train)
+    lines = "\n".join(f"{k} = {v!r}".replace("'", '"').replace("True", "true").replace("False", "false")
+                      for k, v in values.items())
+    return (f'[run]\nname = "t"\nout_dir = "{tmp_path / "run"}"\nseed = 0\n\n[data]\npath = "{data}"\n'
+            + TINY_MODEL.format(arch=arch) + f"\n[train]\n{lines}\n")
+
+
+@pytest.fixture
+def sudoku32(tmp_path_factory) -> Path:
+    return write_sudoku_dataset(tmp_path_factory.mktemp("sudoku32"))

@@ -1,0 +1,126 @@
+"""The trainer: refilling halted rows, checkpoints and exact resume, interruption, errors, and overfitting."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO, tiny_config
+from hrm_sdk.errors import ConfigError, DatasetError
+from hrm_sdk.training.config import load_config
+from hrm_sdk.training.trainer import TIMING_KEYS, Trainer
+
+
+def trainer_for(tmp_path, data, **kw):
+    text = tiny_config(tmp_path, data, **kw)
+    return Trainer(load_config(text=text), show_progress=False)
+
+
+def records(run_dir):
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(ln).items() if k not in TIMING_KEYS} for ln in lines]
+
+
+def test_only_halted_rows_take_new_samples(tmp_path, sudoku32):
+    tr = trainer_for(tmp_path, sudoku32)
+    tr.train_step()  # first step loads every row
+    for _ in range(3):
+        halted = tr.halted.copy()
+        before = tr.inflight.inputs.copy()
+        probe = type(tr.stream)(tr.stream.sampler, seed=0)
+        probe.load_state_dict(tr.stream.state_dict())
+        expected = probe.take(int(halted.sum()))[0]
+        tr.train_step()
+        after_refill = tr.inflight.inputs
+        assert np.array_equal(after_refill[~halted], before[~halted])
+        assert np.array_equal(after_refill[halted], expected)
+
+
+def test_resume_continues_the_same_metrics_stream(tmp_path, sudoku32):
+    tr = trainer_for(tmp_path, sudoku32, steps=10)
+    tr.fit()
+    full = records(tmp_path / "run")
+    ckpts = tmp_path / "run" / "checkpoints"
+    assert (ckpts / "latest").read_text().strip() == "step_000010"
+    # Pretend the run died after step 8: only the step-6 checkpoint survived, metrics went on to step 8.
+    import shutil
+
+    shutil.rmtree(ckpts / "step_000010")
+    (ckpts / "latest").write_text("step_000006\n")
+    resumed = Trainer(load_config(text=tiny_config(tmp_path, sudoku32, steps=10)), resume=True, show_progress=False)
+    assert resumed.step == 6
+    resumed.fit()
+    assert records(tmp_path / "run") == full
+
+
+def test_refuses_to_overwrite_a_run_and_resume_without_checkpoint(tmp_path, sudoku32):
+    trainer_for(tmp_path, sudoku32, steps=5).fit()
+    with pytest.raises(ConfigError, match="--resume"):
+        trainer_for(tmp_path, sudoku32, steps=5)
+    with pytest.raises(Exception, match="nothing to resume"):
+        Trainer(load_config(text=tiny_config(tmp_path / "other", sudoku32)), resume=True, show_progress=False)
+
+
+def test_dataset_errors(tmp_path, sudoku32):
+    with pytest.raises(DatasetError, match="does not exist"):
+        trainer_for(tmp_path, tmp_path / "nope")
+    text = tiny_config(tmp_path, sudoku32).replace("[model]", "[model]\nseq_len = 900")
+    with pytest.raises(ConfigError, match="model.seq_len = 900 but the dataset .* has seq_len = 81"):
+        Trainer(load_config(text=text), show_progress=False)
+
+
+def run_cli(args, cwd, **kw):
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, **kw)
+
+
+def test_cli_bad_config_is_one_line(tmp_path):
+    (tmp_path / "c.toml").write_text('[data]\npath = "x"\n[train]\nsteppes = 3\n')
+    r = run_cli(["train", str(tmp_path / "c.toml")], tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "unknown key 'steppes'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_sigterm_leaves_a_resumable_checkpoint(tmp_path, sudoku32):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(tiny_config(tmp_path, sudoku32, steps=100000, checkpoint_interval=1000, eval_interval=0, log_interval=2))
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "train", str(cfg)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 2):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "resume with: hrm train" in err and "Traceback" not in err
+    latest = (tmp_path / "run" / "checkpoints" / "latest").read_text().strip()
+    step = int(latest.split("_")[1])
+    assert step >= 4
+    r = run_cli(["train", str(cfg), "--resume", "--set", f"train.steps={step + 2}", "--format", "json"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["step"] == step + 2
+
+
+@pytest.mark.parametrize("arch", ["hrm", "trm"])
+def test_tiny_models_overfit_32_puzzles(tmp_path, sudoku32, arch):
+    """Capacity and training-loop check: a tiny model memorises 32 hard puzzles exactly (eval = train set).
+
+    The accuracy checked is the one the runtime delivers: each puzzle stops at its first segment with
+    q_halt > q_continue. (Running all segments regardless is worse this early: training halts rows as soon
+    as Q says they are solved, so late segments get little training.)
+    """
+    tr = trainer_for(tmp_path, sudoku32, arch=arch, steps=1000, global_batch_size=32, lr=3e-3, lr_warmup_steps=20,
+                     ema=False, eval_interval=100, eval_limit=0, log_interval=100, checkpoint_interval=1000)
+    tr.fit()
+    evals = [r for r in records(tmp_path / "run") if "eval/count" in r]
+    best = max(r["eval/act_exact_accuracy"] for r in evals)
+    assert best == 1.0, evals[-1]
