@@ -28,6 +28,7 @@ class RunConfig:
     name: str = "run"
     out_dir: str = "runs/run"  # checkpoints, metrics.jsonl and the resolved config go here
     seed: int = 0
+    init_from: str = ""  # warm start from a model or checkpoint directory (weights, EMA and step; fresh optimiser)
 
 
 @dataclass

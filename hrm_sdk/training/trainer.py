@@ -122,6 +122,8 @@ class Trainer:
         elif self._latest_name() is not None:
             raise ConfigError(f"{self.ckpt_dir} already holds checkpoints; pass --resume to continue the run, or "
                               "set run.out_dir to a new directory")
+        elif cfg.run.init_from:
+            self._warm_start(Path(cfg.run.init_from))
         self.ddp = self.model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -294,6 +296,33 @@ class Trainer:
             self.halted[:] = True
         self._truncate_metrics()
         log.info("resumed from %s at step %d", path, self.step)
+
+    def _warm_start(self, path: Path) -> None:
+        """Start from another run's weights (raw and EMA) and step count, with fresh optimiser moments.
+
+        This is how a run continues on another machine when only the weights can travel. The sample stream
+        is reseeded with the step so it does not replay the start of the first run.
+        """
+        from safetensors.torch import load_file
+
+        from ..checkpoint import load_state, read_card
+
+        card = read_card(path)
+        ema_state = load_state(path, card)
+        check_compatible(self.model, ema_state, str(path))
+        raw_file = Path(path) / "train_state.safetensors"
+        raw = ({k.removeprefix("param."): v for k, v in load_file(raw_file).items() if k.startswith("param.")}
+               if raw_file.is_file() else ema_state)
+        check_compatible(self.model, raw, str(raw_file))
+        self.model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in raw.items()})
+        if self.ema is not None:
+            for k in self.ema.shadow:
+                self.ema.shadow[k] = ema_state[k].to(self.device, torch.float32)
+        self.step = int(card.get("step", 0))
+        self.stream = SampleStream(self.stream.sampler, seed=self.cfg.run.seed + self.step)
+        self.explore_gen.manual_seed(self.cfg.run.seed + 1 + self.step)
+        log.info("warm start from %s at step %d (raw weights: %s)", path, self.step,
+                 "train_state" if raw_file.is_file() else "the EMA weights")
 
     def _truncate_metrics(self) -> None:
         """Drop metric lines written after the checkpoint we resume from, so the stream stays consistent."""

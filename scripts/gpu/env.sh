@@ -1,0 +1,9 @@
+# Source on the GPU machine: puts the carried wheels and the repository on PYTHONPATH.
+# The GPU machine has torch, numpy, onnx, onnxruntime, typer, rich, safetensors, numba; wheels for anything
+# else travel in .carry/whl (see DEVELOPERS.md).
+if [ -d .carry/whl ] && ls .carry/whl/*.whl >/dev/null 2>&1 && [ ! -f /tmp/site/.done ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .carry/whl/*.whl \
+    && touch /tmp/site/.done
+fi
+export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
