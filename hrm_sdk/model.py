@@ -383,7 +383,7 @@ class HRM(nn.Module):
         )
 
     def lookup_puzzle_vectors(self, puzzle_ids: Tensor) -> Tensor:
-        return self.puzzle_emb[_as_index(puzzle_ids)]
+        return F.embedding(_as_index(puzzle_ids), self.puzzle_emb)  # a Gather in ONNX (int32 indices allowed)
 
     def forward(self, *args, **kwargs):
         """Same as `step` (so DDP can wrap the model)."""
@@ -424,3 +424,22 @@ class HRM(nn.Module):
                     target = torch.sigmoid(torch.where(is_last, next_halt, torch.maximum(next_halt, next_cont)))
         new_carry = Carry(z_H=z_H.detach(), z_L=z_L.detach(), steps=steps, halted=halted)
         return new_carry, StepOutput(logits=logits, q_halt=q_halt, q_continue=q_continue, target_q_continue=target)
+
+
+class SegmentGraph(nn.Module):
+    """One segment with per-row resets: the unit that is exported to ONNX and run by every backend.
+
+    (tokens, puzzle_ids, z_H, z_L, reset) -> (z_H_out, z_L_out, logits, q_halt, q_continue). Rows with
+    ``reset`` set start from the fixed initial states, so a host can load a new puzzle into a row without
+    touching the state tensors, which can then stay on the device.
+    """
+
+    def __init__(self, model: HRM):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: Tensor, puzzle_ids: Tensor, z_H: Tensor, z_L: Tensor, reset: Tensor):
+        m = reset[:, None, None]
+        z_H = torch.where(m, self.model.H_init.to(z_H.dtype), z_H)
+        z_L = torch.where(m, self.model.L_init.to(z_L.dtype), z_L)
+        return self.model.segment(z_H, z_L, tokens, self.model.lookup_puzzle_vectors(puzzle_ids))

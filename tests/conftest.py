@@ -64,3 +64,25 @@ def tiny_config(tmp_path: Path, data: Path, arch: str = "hrm", steps: int = 20, 
 @pytest.fixture
 def sudoku32(tmp_path_factory) -> Path:
     return write_sudoku_dataset(tmp_path_factory.mktemp("sudoku32"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny HRM trained for a few hundred steps on 32 Sudoku puzzles: a real (if weak) model directory."""
+    from hrm_sdk.training.config import load_config
+    from hrm_sdk.training.trainer import Trainer
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    data = write_sudoku_dataset(root / "data")
+    text = tiny_config(root, data, steps=300, global_batch_size=32, ema=False, eval_interval=0,
+                       log_interval=100, checkpoint_interval=300)
+    trainer = Trainer(load_config(text=text), show_progress=False)
+    trainer.fit()
+    return trainer.latest_checkpoint()
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_model) -> Path:
+    from exporters.onnx_export import export_onnx
+
+    return Path(export_onnx(tiny_model, check=False).path)

@@ -91,3 +91,23 @@ def read_sidecar(artefact: str | Path) -> SegmentMeta | None:
     if not path.is_file():
         return None
     return SegmentMeta.from_json(path.read_text(), str(path))
+
+
+STATE_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+CARD_KEYS = ("task", "step", "eval", "sdk_version", "dataset", "name")
+
+
+def meta_from_card(config: dict, card: dict, precision: str, H_init: list, L_init: list) -> SegmentMeta:
+    """The segment metadata of a model, from its config and card (see checkpoint.py)."""
+    from .. import __version__
+
+    task = card.get("task")
+    if not task:
+        raise ArtefactError("the model card names no task (sudoku, maze or arc); it cannot be exported or solved")
+    return SegmentMeta(
+        task=task, arch=config["arch"], vocab_size=config["vocab_size"], seq_len=config["seq_len"],
+        positions=config["seq_len"] + config["puzzle_emb_len"], hidden_size=config["hidden_size"],
+        num_puzzle_ids=config["num_puzzle_ids"], halt_max_steps=config["halt_max_steps"], precision=precision,
+        state_dtype=STATE_DTYPES[precision], model=dict(config), source_sha256=card.get("weights_sha256", ""),
+        H_init=[float(v) for v in H_init], L_init=[float(v) for v in L_init],
+        card={k: card[k] for k in CARD_KEYS if k in card}, sdk_version=__version__)

@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
 # Build the dataset if needed and start a training run in the background (it outlives this command while
-# the machine stays warm). Usage: bash scripts/gpu/start.sh TASK CONFIG [hrm train options...]
+# the machine stays warm). Usage: bash scripts/gpu/start.sh TASK CONFIG [hrm data build options --] [hrm train options]
+#   bash scripts/gpu/start.sh maze configs/maze.toml --generate 20000 -- --set train.steps=5000
+# Source collections travel xz-compressed in .carry/xz/<collection>/ and are unpacked to .carry/data/.
 set -euo pipefail
 task=$1 config=$2; shift 2
+build_args=()
+if [[ " $* " == *" -- "* ]]; then
+  while [ "$1" != "--" ]; do build_args+=("$1"); shift; done; shift
+fi
 source scripts/gpu/env.sh
-src=.carry/data/$([ "$task" = maze ] && echo maze-hard || echo "$task")
-[ -d "data/$task/train" ] || python3 -m cli.main data build "$task" --source "$src" --out "data/$task"
+coll=$([ "$task" = maze ] && echo maze-hard || echo "$task")
+mkdir -p ".carry/data/$coll"
+for f in .carry/xz/"$coll"/*.xz; do
+  [ -e "$f" ] || continue
+  out=".carry/data/$coll/$(basename "$f" .xz)"
+  [ -f "$out" ] || xz -dc "$f" > "$out"
+done
+[ -d "data/$task/train" ] || python3 -m cli.main data build "$task" --source ".carry/data/$coll" --out "data/$task" "${build_args[@]}"
 mkdir -p runs
 name=$(basename "$config" .toml)
 setsid nohup python3 -m cli.main train "$config" "$@" > "runs/$name.log" 2>&1 < /dev/null &

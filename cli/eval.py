@@ -1,0 +1,46 @@
+"""`hrm eval [MODEL] --data TEST`: measure a model's accuracy the way its model card reports it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from . import output
+from .output import OutputFormat
+
+
+@output.handle_errors
+def evaluate(
+    task: Annotated[str, typer.Argument(help="sudoku | maze.")],
+    data: Annotated[str, typer.Option(help="Test set: a dataset split directory, hard-test.txt or Maze-Hard test.csv.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model (default: the bundled one).")] = "",
+    limit: Annotated[int, typer.Option(help="Evaluate the first N puzzles only (0 = all).")] = 0,
+    backend: Annotated[str, typer.Option(help="auto | tensorrt | onnxruntime | pytorch.")] = "auto",
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "",
+    batch_size: Annotated[int, typer.Option(help="Puzzles per batch.")] = 256,
+    repair: Annotated[bool, typer.Option(help="Sudoku: also measure the solver's verification-and-repair route.")] = True,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json.")] = OutputFormat.human,
+) -> None:
+    """Exact accuracy (ACT halting and fixed budgets), mean segments, and task-specific checks."""
+    output.setup_logging()
+    from solvers.evaluate import evaluate_model
+
+    record = evaluate_model(model or None, task, data, limit, backend, device or None, batch_size, repair)
+    if fmt == OutputFormat.json:
+        output.emit_json(record)
+        return
+    net = record["network"]
+    output.stdout.print(f"{record['task']} model {record['model']} on {record['backend']}: {record['count']} puzzles "
+                        f"from {record['data']}", markup=False)
+    output.stdout.print(f"  network, ACT halting: exact {net['act_exact']:.2%}, mean segments {net['act_steps']:.2f}",
+                        markup=False)
+    output.stdout.print("  network, fixed budgets: " + ", ".join(f"{k} seg {v:.2%}" for k, v in net["exact_at"].items()),
+                        markup=False)
+    if "valid_shortest_path" in net:
+        output.stdout.print(f"  valid shortest path: {net['valid_shortest_path']:.2%}", markup=False)
+    if "with_repair" in record:
+        rep = record["with_repair"]
+        output.stdout.print(f"  with verification + repair: correct {rep['correct']:.2%} (routes {rep['routes']})",
+                            markup=False)
+    output.stdout.print(f"  {net['seconds']:.1f} s", markup=False)

@@ -1,0 +1,30 @@
+"""`hrm models`: the bundled models with their measured accuracy and where it was measured."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from . import output
+from .output import OutputFormat
+
+
+@output.handle_errors
+def models(fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json.")] = OutputFormat.human) -> None:
+    """List the models shipped with this installation."""
+    from dataclasses import asdict
+
+    from solvers.registry import bundled
+
+    found = bundled()
+    if fmt == OutputFormat.json:
+        output.emit_json([asdict(m) for m in found])
+        return
+    if not found:
+        output.message("no bundled models in this installation")
+        return
+    for m in found:
+        output.stdout.print(f"{m.name:10s} {m.task:7s} {m.arch}  {m.params / 1e6:.2f}M parameters  {m.path}", markup=False)
+        for key, res in m.results.items():
+            output.stdout.print(f"    {key}: {res.get('summary', res)}", markup=False)

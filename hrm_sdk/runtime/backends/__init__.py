@@ -1,0 +1,1 @@
+"""Segment executors: PyTorch, ONNX Runtime and TensorRT behind one small interface (``base.Backend``)."""

@@ -1,0 +1,64 @@
+"""The backend interface: run one segment for a batch of slots whose states stay where the backend keeps them.
+
+The host-side ACT loop (``runtime/act.py``) owns which puzzle sits in which slot. It loads puzzles with
+``load`` (the slot restarts from the initial states at its next segment), runs ``step(n)`` for slots
+``[0, n)`` and reads back only the halting values, and calls ``fetch_logits`` for the slots that halted.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from ..artefact import SegmentMeta
+
+
+class Backend(ABC):
+    name: str = "backend"
+    max_batch: int | None = None  # the largest batch the artefact accepts (TensorRT profile max)
+    fixed_batch: bool = False  # step() always runs all slots (compiled or bound shapes)
+
+    def __init__(self, meta: SegmentMeta):
+        self.meta = meta
+        self.capacity = 0
+
+    def allocate(self, capacity: int) -> None:
+        """Make room for `capacity` slots (all empty)."""
+        if self.max_batch is not None and capacity > self.max_batch:
+            capacity = self.max_batch
+        self.capacity = capacity
+        self.tokens = np.zeros((capacity, self.meta.seq_len), dtype=np.int32)
+        self.puzzle_ids = np.zeros(capacity, dtype=np.int32)
+        self.reset = np.ones(capacity, dtype=bool)
+        self._allocate_states(capacity)
+
+    def load(self, slots: np.ndarray, tokens: np.ndarray, puzzle_ids: np.ndarray) -> None:
+        """Put new puzzles into `slots`; they start from the initial states at the next step."""
+        self.tokens[slots] = tokens
+        self.puzzle_ids[slots] = puzzle_ids
+        self.reset[slots] = True
+
+    def step(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Run one segment for slots [0, n); -> (q_halt, q_continue) as fp32 [n] on the host."""
+        n = self.capacity if self.fixed_batch else n
+        q_halt, q_continue = self._run(n)
+        self.reset[:n] = False
+        return q_halt, q_continue
+
+    @abstractmethod
+    def _allocate_states(self, capacity: int) -> None: ...
+
+    @abstractmethod
+    def _run(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """One segment on slots [0, n) using self.tokens/puzzle_ids/reset; states stay on the device."""
+
+    @abstractmethod
+    def fetch_logits(self, slots: np.ndarray) -> np.ndarray:
+        """fp32 [len(slots), seq_len, vocab] logits of the last step for these slots."""
+
+    def describe(self) -> str:
+        return self.name
+
+    def close(self) -> None:
+        pass

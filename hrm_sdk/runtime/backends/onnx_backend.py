@@ -1,0 +1,147 @@
+"""ONNX Runtime backend: the exported segment on the CPU, or on CUDA with onnxruntime-gpu.
+
+On the CPU the states are numpy arrays and batches shrink as puzzles finish. On CUDA the states live in
+device OrtValues bound through IOBinding and swapped between input and output each segment (ping-pong),
+so only tokens, ids and reset flags go to the device and only q_halt/q_continue come back per segment.
+Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import ArtefactError, MissingExtraError
+from ..artefact import INPUTS, METADATA_KEY, OUTPUTS, SegmentMeta, read_sidecar
+from .base import Backend
+
+log = logging.getLogger(__name__)
+NP_DTYPES = {"float32": np.float32, "float16": np.float16}
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return ort.get_available_providers()
+
+
+def open_session(path: str | Path, providers: list[str] | None = None, threads: int = 0):
+    """An InferenceSession, with corrupt or foreign files turned into ArtefactError."""
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise MissingExtraError("onnxruntime", "gpu", "Running ONNX models") from exc
+    path = Path(path)
+    if not path.is_file():
+        raise ArtefactError(f"{path}: no such ONNX file; export one with: hrm export onnx MODEL")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=providers or ["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types for bad files
+        raise ArtefactError(f"{path}: not a loadable ONNX graph ({str(exc).splitlines()[0][:160]}); the file is "
+                            "truncated or corrupted: re-export it with: hrm export onnx MODEL") from exc
+
+
+def read_meta(path: str | Path, session) -> SegmentMeta:
+    """Metadata from the sidecar, cross-checked against the copy embedded in the graph."""
+    embedded_text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    embedded = SegmentMeta.from_json(embedded_text, str(path)) if embedded_text else None
+    sidecar = read_sidecar(path)
+    meta = sidecar or embedded
+    if meta is None:
+        raise ArtefactError(f"{path}: no hrm-sdk metadata (neither {Path(path).name}.json nor embedded); "
+                            "export the model with: hrm export onnx MODEL")
+    if sidecar and embedded and (sidecar.source_sha256, sidecar.precision) != (embedded.source_sha256, embedded.precision):
+        raise ArtefactError(f"{path}: its sidecar JSON describes another model than the graph (source sha256 "
+                            f"{sidecar.source_sha256[:12]} vs {embedded.source_sha256[:12]}); re-export the model")
+    check_interface(path, session, meta)
+    return meta
+
+
+def check_interface(path, session, meta: SegmentMeta) -> None:
+    got_in = {i.name: i for i in session.get_inputs()}
+    got_out = {o.name: o for o in session.get_outputs()}
+    if set(got_in) != set(INPUTS) or set(got_out) != set(OUTPUTS):
+        raise ArtefactError(f"{path}: not an hrm-sdk segment graph (inputs {sorted(got_in)}); re-export the model")
+    expect = {"tokens": [meta.seq_len], "z_H": [meta.positions, meta.hidden_size],
+              "z_L": [meta.positions, meta.hidden_size]}
+    for name, tail in expect.items():
+        if list(got_in[name].shape[1:]) != tail:
+            raise ArtefactError(f"{path}: input {name} has shape {got_in[name].shape}, its metadata says "
+                                f"[batch, {', '.join(map(str, tail))}]: the graph belongs to another model; re-export")
+
+
+class OnnxBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, path, device: str | None = None, threads: int = 0):
+        if device in (None, "auto"):
+            want_cuda = "CUDAExecutionProvider" in available_providers()
+        else:
+            want_cuda = device == "cuda"
+            if want_cuda and "CUDAExecutionProvider" not in available_providers():
+                raise MissingExtraError("onnxruntime-gpu", "gpu", "ONNX Runtime on CUDA")
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if want_cuda else ["CPUExecutionProvider"]
+        self.session = open_session(path, providers, threads)
+        self.cuda = want_cuda and "CUDAExecutionProvider" in self.session.get_providers()
+        self.fixed_batch = self.cuda
+        super().__init__(read_meta(path, self.session))
+        if self.meta.state_dtype not in NP_DTYPES:
+            raise ArtefactError(f"{path}: {self.meta.precision} graphs do not run on ONNX Runtime; export fp32 or fp16")
+        self.dtype = NP_DTYPES[self.meta.state_dtype]
+        self.path = Path(path)
+
+    def describe(self) -> str:
+        return f"onnxruntime ({'cuda' if self.cuda else 'cpu'}, {self.meta.precision})"
+
+    def _allocate_states(self, capacity: int) -> None:
+        m = self.meta
+        shape = (capacity, m.positions, m.hidden_size)
+        if not self.cuda:
+            self.z_H = np.zeros(shape, self.dtype)
+            self.z_L = np.zeros(shape, self.dtype)
+            self.logits = None
+            return
+        import onnxruntime as ort
+
+        def dev(shape, dtype):
+            return ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, "cuda", 0)
+
+        self.states = [(dev(shape, self.dtype), dev(shape, self.dtype)) for _ in range(2)]
+        self.cur = 0
+        self.d_logits = dev((capacity, m.seq_len, m.vocab_size), np.float32)
+        self.binding = self.session.io_binding()
+
+    def _run(self, n: int):
+        if not self.cuda:
+            feeds = {"tokens": self.tokens[:n], "puzzle_ids": self.puzzle_ids[:n], "z_H": self.z_H[:n],
+                     "z_L": self.z_L[:n], "reset": self.reset[:n]}
+            z_H, z_L, self.logits, q_halt, q_cont = self.session.run(list(OUTPUTS), feeds)
+            self.z_H[:n], self.z_L[:n] = z_H, z_L
+            return q_halt, q_cont
+        b, (zh_in, zl_in), (zh_out, zl_out) = self.binding, self.states[self.cur], self.states[1 - self.cur]
+        b.clear_binding_inputs()
+        b.clear_binding_outputs()
+        b.bind_cpu_input("tokens", self.tokens)
+        b.bind_cpu_input("puzzle_ids", self.puzzle_ids)
+        b.bind_cpu_input("reset", self.reset)
+        b.bind_ortvalue_input("z_H", zh_in)
+        b.bind_ortvalue_input("z_L", zl_in)
+        b.bind_ortvalue_output("z_H_out", zh_out)
+        b.bind_ortvalue_output("z_L_out", zl_out)
+        b.bind_ortvalue_output("logits", self.d_logits)
+        b.bind_output("q_halt", "cpu")
+        b.bind_output("q_continue", "cpu")
+        self.session.run_with_iobinding(b)
+        self.cur = 1 - self.cur
+        q = b.get_outputs()
+        return q[3].numpy(), q[4].numpy()
+
+    def fetch_logits(self, slots: np.ndarray) -> np.ndarray:
+        logits = self.logits if not self.cuda else self.d_logits.numpy()
+        return np.asarray(logits[np.asarray(slots)], dtype=np.float32)

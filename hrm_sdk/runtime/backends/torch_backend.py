@@ -1,0 +1,62 @@
+"""PyTorch backend: runs ``SegmentGraph`` from a checkpoint; bf16 autocast on CUDA, fp32 on CPU."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from ..artefact import SegmentMeta, meta_from_card
+from .base import Backend
+
+
+class TorchBackend(Backend):
+    name = "pytorch"
+
+    def __init__(self, path=None, device: str | None = None, model=None, card: dict | None = None,
+                 compile: bool = False, precision: str | None = None):
+        import torch
+
+        from ...checkpoint import load_model, sha256_bytes  # noqa: F401
+        from ...model import SegmentGraph
+
+        if model is None:
+            model, card = load_model(path)
+        self.torch = torch
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        precision = precision or ("bf16" if self.device.type == "cuda" else "fp32")
+        self.amp = precision == "bf16" and self.device.type == "cuda"
+        self.state_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        self.graph = SegmentGraph(model.float()).to(self.device).eval()
+        self.run_graph = torch.compile(self.graph, dynamic=False) if compile else self.graph
+        self.fixed_batch = compile
+        super().__init__(meta_from_card(model.config.to_dict(), card or {}, precision,
+                                        model.H_init.tolist(), model.L_init.tolist()))
+
+    def describe(self) -> str:
+        return f"pytorch ({self.device}, {'bf16' if self.amp else 'fp32'})"
+
+    def _allocate_states(self, capacity: int) -> None:
+        t, m = self.torch, self.meta
+        shape = (capacity, m.positions, m.hidden_size)
+        self.z_H = t.zeros(shape, device=self.device, dtype=self.state_dtype)
+        self.z_L = t.zeros(shape, device=self.device, dtype=self.state_dtype)
+        self.logits = None
+
+    def _run(self, n: int):
+        t = self.torch
+        amp = t.autocast("cuda", dtype=t.bfloat16) if self.amp else contextlib.nullcontext()
+        tok = t.from_numpy(self.tokens[:n]).to(self.device, non_blocking=True)
+        ids = t.from_numpy(self.puzzle_ids[:n]).to(self.device, non_blocking=True)
+        reset = t.from_numpy(self.reset[:n]).to(self.device, non_blocking=True)
+        with t.inference_mode(), amp:
+            z_H, z_L, logits, q_halt, q_cont = self.run_graph(tok, ids, self.z_H[:n], self.z_L[:n], reset)
+            self.z_H[:n] = z_H
+            self.z_L[:n] = z_L
+        self.logits = logits
+        q = t.stack((q_halt, q_cont)).float().cpu().numpy()
+        return q[0], q[1]
+
+    def fetch_logits(self, slots: np.ndarray) -> np.ndarray:
+        idx = self.torch.as_tensor(np.asarray(slots), device=self.device)
+        return self.logits[idx].float().cpu().numpy()

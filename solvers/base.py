@@ -1,0 +1,82 @@
+"""What every solver shares: loading a model, choosing a backend, and running the ACT loop."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from hrm_sdk import runtime
+from hrm_sdk.errors import ArtefactError, HRMError, MissingExtraError
+from hrm_sdk.runtime import ACTPolicy, run_all
+
+from . import registry
+
+log = logging.getLogger(__name__)
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "pytorch")
+
+
+def open_backend(path: Path, backend: str = "auto", device: str | None = None):
+    """The best backend for a model path: TensorRT engine on a supported GPU, else ONNX Runtime (CUDA, then
+    CPU), else PyTorch. A file path (.onnx/.engine/.safetensors) runs on its own format's backend."""
+    if backend not in BACKENDS:
+        raise HRMError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if path.is_file():
+        fmt = runtime.format_of(path)
+        if backend not in ("auto", fmt.name):
+            raise HRMError(f"{path} is a {fmt.name} artefact; it cannot run on {backend}")
+        if fmt.name == "pytorch":
+            path = path.parent
+        return runtime.backend_class(fmt.name)(path, device=device)
+    tried = []
+    if backend in ("auto", "tensorrt"):
+        for engine in sorted(path.glob("*.engine")):
+            try:
+                return runtime.backend_class("tensorrt")(engine, device=device)
+            except (ArtefactError, MissingExtraError) as exc:
+                if backend == "tensorrt":
+                    raise
+                tried.append(f"{engine.name}: {exc}")
+        if backend == "tensorrt":
+            raise ArtefactError(f"{path}: no TensorRT engine; build one with: hrm export tensorrt {path}")
+    if backend in ("auto", "onnxruntime"):
+        onnx = path / "model.onnx"
+        if onnx.is_file():
+            return runtime.backend_class("onnx")(onnx, device=device)
+        if backend == "onnxruntime":
+            raise ArtefactError(f"{path}: no model.onnx; export one with: hrm export onnx {path}")
+    if (path / "model.safetensors").is_file():
+        return runtime.backend_class("pytorch")(path, device=device)
+    raise ArtefactError(f"{path}: nothing runnable (no engine, model.onnx or model.safetensors)"
+                        + (f"; tried {'; '.join(tried)}" if tried else ""))
+
+
+@dataclass
+class SolverConfig:
+    batch_size: int = 64
+    max_steps: int | None = None  # None: the model's halt_max_steps
+    min_steps: int = 1
+    halting: str = "q"  # "q" (stop when the model is confident) or "max" (always max_steps)
+
+
+class Solver:
+    task = ""
+
+    def __init__(self, model: str | Path | None = None, backend: str = "auto", device: str | None = None,
+                 batch_size: int = 64, max_steps: int | None = None, min_steps: int = 1, halting: str = "q"):
+        self.model_path = registry.resolve(model, self.task)
+        self.backend = open_backend(self.model_path, backend, device)
+        meta = self.backend.meta
+        if meta.task != self.task:
+            raise HRMError(f"{self.model_path} is a {meta.task} model; it cannot solve {self.task} puzzles")
+        self.config = SolverConfig(batch_size, max_steps, min_steps, halting)
+        self.policy = ACTPolicy(max_steps=max_steps, min_steps=min_steps, halting=halting)
+        self.policy.resolve(meta.halt_max_steps)  # validate now, not mid-run
+        log.info("%s solver: %s on %s", self.task, self.model_path, self.backend.describe())
+
+    @property
+    def meta(self):
+        return self.backend.meta
+
+    def run(self, items, policy: ACTPolicy | None = None, keep_logits: bool = False):
+        return run_all(self.backend, items, self.config.batch_size, policy or self.policy, keep_logits)

@@ -1,0 +1,81 @@
+"""Accuracy of a model on a test set, as the model cards report it (``hrm eval``).
+
+Network alone: exact accuracy under ACT halting, mean segments, and exact accuracy at fixed budgets of
+1, 2, 4, 8, 16 segments (``hrm_sdk.runtime.evaluate``). Sudoku adds the solver's verification-and-repair
+route; Maze adds the valid-shortest-path rate (any shortest path counts, not only the benchmark's).
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from hrm_sdk.errors import DatasetError
+from hrm_sdk.runtime.evaluate import evaluate
+
+from .base import open_backend
+from .registry import resolve
+
+
+def load_test_set(path: str | Path, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs, labels) tokens from a dataset split directory, a Sudoku collection file or a Maze-Hard CSV."""
+    path = Path(path)
+    if path.is_dir():
+        from hrm_sdk.data.dataset import read_split
+
+        split = read_split(path)
+        if split.meta.task != task:
+            raise DatasetError(f"{path}: a {split.meta.task} dataset, but the model solves {task}")
+        return np.asarray(split.inputs), np.asarray(split.labels)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such dataset split or puzzle file")
+    if task == "sudoku":
+        from hrm_sdk.data import sudoku
+
+        p, s, _ = sudoku.read_collection(path)
+        return sudoku.encode(p), sudoku.encode(s)
+    if task == "maze":
+        from hrm_sdk.data import maze
+
+        inputs, labels, _ = maze.read_csv(path)
+        return inputs, labels
+    raise DatasetError(f"{path}: evaluate {task} from a dataset split directory")
+
+
+def evaluate_model(model: str | None, task: str, data: str | Path, limit: int = 0, backend: str = "auto",
+                   device: str | None = None, batch_size: int = 256, repair: bool = True, progress=None) -> dict:
+    path = resolve(model, task)
+    be = open_backend(path, backend, device)
+    if be.meta.task != task:
+        raise DatasetError(f"{path} is a {be.meta.task} model, not {task}")
+    inputs, labels = load_test_set(data, task)
+    if limit:
+        inputs, labels = inputs[:limit], labels[:limit]
+    res = evaluate(be, inputs, labels, batch_size=batch_size, progress=progress)
+    record = {"model": str(path), "task": task, "backend": be.describe(), "data": str(data), "count": res.count,
+              "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "network": res.to_dict()}
+    if task == "maze":
+        from hrm_sdk.data import maze
+
+        ok = maze.valid_optimal(inputs, res.act_predictions.astype(np.uint8))
+        record["network"]["valid_shortest_path"] = float(ok.mean())
+    if task == "sudoku" and repair:
+        from hrm_sdk.data import sudoku
+
+        from .sudoku import SudokuSolver
+
+        solver = SudokuSolver(path, backend=backend, device=device, batch_size=batch_size)
+        cells = sudoku.decode(inputs)
+        results = solver.solve_many(list(cells))
+        truth = sudoku.decode(labels)
+        correct = [r.solved and np.array_equal(r.grid.reshape(81), t) for r, t in zip(results, truth)]
+        routes = {}
+        for r in results:
+            routes[r.route or "unsolved"] = routes.get(r.route or "unsolved", 0) + 1
+        record["with_repair"] = {"solved": float(np.mean([r.solved for r in results])),
+                                 "correct": float(np.mean(correct)), "routes": routes,
+                                 "budget": {"extra_steps": solver.budget.extra_steps,
+                                            "search_nodes": solver.budget.search_nodes}}
+    return record

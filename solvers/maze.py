@@ -1,0 +1,98 @@
+"""MazeSolver: the network marks a path; the solver checks it is a valid and shortest path before calling it solved.
+
+    solver = MazeSolver()
+    r = solver.solve(open("maze.txt").read())     # a 30x30 grid of '# SG' characters
+    r.solved, r.path, r.grid                      # path: [(row, col), ...] from S to G
+
+Mazes of another size than the model's are refused with a clear message (the bundled model is 30x30).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hrm_sdk.data import maze as mz
+from hrm_sdk.errors import InvalidPuzzleError
+
+from .base import Solver
+
+
+@dataclass
+class MazeResult:
+    maze: np.ndarray  # tokens [H, W]
+    solved: bool  # True only for a valid path of the shortest length
+    valid: bool  # the marked cells form one 4-connected path from S to G through open cells
+    optimal: bool  # valid and as short as breadth-first search finds
+    path: list | None  # [(row, col), ...] from S to G, when valid
+    grid: list[str]  # the network's answer as rows of '# SGo' characters
+    length: int | None  # moves of the marked path
+    shortest: int | None  # moves of a shortest path (BFS)
+    reason: str  # why the answer failed the check, or ""
+    steps: int
+    confidence: float
+    seconds: float
+    source: str = "<input>"
+    line: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "line": self.line, "solved": self.solved, "valid": self.valid,
+                "optimal": self.optimal, "length": self.length, "shortest": self.shortest,
+                "path": [list(p) for p in self.path] if self.path else None, "grid": self.grid,
+                "reason": self.reason, "steps": self.steps, "confidence": round(self.confidence, 4),
+                "seconds": round(self.seconds, 4)}
+
+
+class MazeSolver(Solver):
+    task = "maze"
+
+    def solve(self, maze) -> MazeResult:
+        return self.solve_many([maze])[0]
+
+    def solve_many(self, mazes, source: str = "<input>") -> list[MazeResult]:
+        """Solve mazes: the text of a maze file, or an iterable of Maze objects / texts / arrays."""
+        t0 = time.perf_counter()
+        parsed = self._parse(mazes, source)
+        side = int(round(self.meta.seq_len ** 0.5))
+        for m, src in parsed:
+            where = f"{src}:{m.source_line}" if m.source_line else src
+            if m.shape != (side, side):
+                raise InvalidPuzzleError(f"{where}: the maze is {m.shape[0]}x{m.shape[1]}, but this model solves "
+                                         f"{side}x{side} mazes only")
+            if mz.shortest_path_length(m.grid) is None:
+                raise InvalidPuzzleError(f"{where}: the maze has no path from S to G")
+        results = self.run([(mz.encode(m.grid), 0) for m, _ in parsed])
+        seconds = (time.perf_counter() - t0) / len(parsed)
+        out = []
+        for (m, src), r in zip(parsed, results):
+            pred = r.prediction.astype(np.uint8).reshape(m.shape)
+            check = mz.check_path(m.grid, pred)
+            out.append(MazeResult(
+                maze=m.grid, solved=check.valid and check.optimal, valid=check.valid, optimal=check.optimal,
+                path=mz.path_from_grid(pred) if check.valid else None, grid=mz.decode(pred.reshape(-1), m.shape),
+                length=check.length, shortest=check.shortest, reason=check.reason, steps=r.steps,
+                confidence=float(r.confidence.min()), seconds=seconds, source=src, line=m.source_line))
+        return out
+
+    @staticmethod
+    def _parse(mazes, source: str) -> list[tuple[mz.Maze, str]]:
+        """-> (maze, where it came from) pairs."""
+        if isinstance(mazes, str):
+            return [(m, source) for m in mz.parse_text(mazes, source)]
+        out = []
+        for k, m in enumerate(mazes):
+            name = f"maze {k + 1}"
+            if isinstance(m, str):
+                found = mz.parse_text(m, name)
+                if len(found) != 1:
+                    raise InvalidPuzzleError(f"{name}: expected one maze, found {len(found)}")
+                m = found[0]
+            elif not isinstance(m, mz.Maze):
+                m = mz.Maze(grid=mz.as_grid(np.asarray(m)))
+            out.append((m, name))
+        if not out:
+            raise InvalidPuzzleError("no mazes given")
+        return out

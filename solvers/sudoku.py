@@ -1,0 +1,135 @@
+"""SudokuSolver: the network answers, every answer is checked, and failed answers get a bounded repair.
+
+    solver = SudokuSolver()                       # the bundled model, best backend available
+    r = solver.solve("53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79")
+    r.solved, r.route, r.grid                     # route: "network", "more_steps" or "search"
+    results = solver.solve_many(open("puzzles.txt").read())
+
+Inputs: an 81-character string, a text grid, a list of lists or a numpy array (0/None/'.' for blanks), or a
+whole file's text for ``solve_many``. Contradictory givens are rejected before any compute. An answer is
+``solved`` only if it keeps every given and fills all 27 units with 1..9; otherwise, within the caller's
+``Budget``, the solver runs more ACT segments and then a search over the network's least confident cells.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hrm_sdk.data import sudoku
+from hrm_sdk.errors import InvalidPuzzleError
+from hrm_sdk.runtime import ACTPolicy
+
+from .base import Solver
+
+
+@dataclass
+class Budget:
+    """Extra compute allowed for an answer that fails the check (0 disables a route)."""
+
+    extra_steps: int = 16  # rerun with halting off for halt_max_steps + extra_steps segments
+    search_nodes: int = 2000  # network-guided search nodes
+
+
+@dataclass
+class SudokuResult:
+    puzzle: np.ndarray  # uint8 [9, 9], 0 = blank
+    solved: bool  # True only when `grid` was checked against the givens and all 27 units
+    grid: np.ndarray | None  # uint8 [9, 9]: the checked solution, or None
+    network_grid: np.ndarray  # uint8 [9, 9]: the network's own answer (may be invalid)
+    route: str | None  # "network", "more_steps", "search", or None when unsolved
+    steps: int  # ACT segments of the network answer
+    confidence: float  # lowest per-cell probability of the network answer
+    seconds: float  # wall time, amortised over the batch for solve_many
+    search_nodes: int = 0
+    source: str = "<input>"
+    line: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        def s(g):
+            return None if g is None else "".join(map(str, g.reshape(81)))
+
+        return {"source": self.source, "line": self.line, "puzzle": s(self.puzzle).replace("0", "."),
+                "solved": self.solved, "solution": s(self.grid), "route": self.route, "steps": self.steps,
+                "confidence": round(self.confidence, 4), "network_answer": s(self.network_grid),
+                "search_nodes": self.search_nodes, "seconds": round(self.seconds, 4)}
+
+
+class SudokuSolver(Solver):
+    task = "sudoku"
+
+    def __init__(self, model=None, backend: str = "auto", device: str | None = None, batch_size: int = 64,
+                 max_steps: int | None = None, min_steps: int = 1, halting: str = "q", budget: Budget | None = None):
+        super().__init__(model, backend, device, batch_size, max_steps, min_steps, halting)
+        self.budget = budget or Budget()
+
+    def solve(self, puzzle, budget: Budget | None = None) -> SudokuResult:
+        return self.solve_many([puzzle], budget)[0]
+
+    def solve_many(self, puzzles, budget: Budget | None = None) -> list[SudokuResult]:
+        """Solve an iterable of puzzles (or the text of a puzzle file); results in input order."""
+        t0 = time.perf_counter()
+        budget = budget or self.budget
+        parsed = self._parse(puzzles)
+        for p in parsed:  # reject contradictions before spending compute
+            sudoku.check_givens(p.cells, f"{p.source}:{p.line}" if p.line else p.source)
+        cells = np.stack([p.cells for p in parsed])
+        results = self.run([(sudoku.encode(c), 0) for c in cells], keep_logits=True)
+        answers = sudoku.decode(np.stack([r.prediction for r in results]))
+        ok = sudoku.is_solution(cells, answers)
+        route = np.where(ok, "network", "").astype(object)
+        final = np.where(ok[:, None], answers, 0)
+        nodes = np.zeros(len(cells), dtype=np.int64)
+
+        todo = np.flatnonzero(~ok)
+        if len(todo) and budget.extra_steps > 0:
+            more = ACTPolicy(max_steps=self.meta.halt_max_steps + budget.extra_steps, halting="max")
+            rerun = self.run([(sudoku.encode(cells[i]), 0) for i in todo], policy=more)
+            again = sudoku.decode(np.stack([r.prediction for r in rerun]))
+            good = sudoku.is_solution(cells[todo], again)
+            final[todo[good]] = again[good]
+            route[todo[good]] = "more_steps"
+            todo = todo[~good]
+        if budget.search_nodes > 0:
+            from .sudoku_search import guided_search
+
+            for i in todo:
+                probs = _digit_probs(results[i].logits)
+                found, nodes[i] = guided_search(cells[i], probs, budget.search_nodes)
+                if found is not None and sudoku.is_solution(cells[i], found).all():
+                    final[i] = found
+                    route[i] = "search"
+        seconds = (time.perf_counter() - t0) / len(cells)
+        out = []
+        for i, (p, r) in enumerate(zip(parsed, results)):
+            solved = bool(route[i])
+            out.append(SudokuResult(
+                puzzle=cells[i].reshape(9, 9), solved=solved, grid=final[i].reshape(9, 9) if solved else None,
+                network_grid=answers[i].reshape(9, 9), route=route[i] or None, steps=r.steps,
+                confidence=float(r.confidence.min()), seconds=seconds, search_nodes=int(nodes[i]), source=p.source,
+                line=p.line))
+        return out
+
+    @staticmethod
+    def _parse(puzzles) -> list[sudoku.SudokuPuzzle]:
+        if isinstance(puzzles, str):
+            return sudoku.parse_text(puzzles)
+        out = []
+        for k, p in enumerate(puzzles):
+            if isinstance(p, sudoku.SudokuPuzzle):
+                out.append(p)
+            else:
+                out.append(sudoku.SudokuPuzzle(sudoku.as_cells(p, f"puzzle {k + 1}"), source=f"puzzle {k + 1}"))
+        if not out:
+            raise InvalidPuzzleError("no puzzles given")
+        return out
+
+
+def _digit_probs(logits: np.ndarray) -> np.ndarray:
+    """[81, vocab] logits -> [81, 9] probabilities of digits 1..9 (tokens 2..10)."""
+    z = logits[:, 2:11].astype(np.float64)
+    z = np.exp(z - z.max(1, keepdims=True))
+    return z / z.sum(1, keepdims=True)

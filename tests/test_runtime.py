@@ -1,0 +1,75 @@
+"""The runtime: ONNX export parity with PyTorch, continuous batching, halting policies, bad artefacts."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, shared
+from hrm_sdk.errors import ArtefactError
+from hrm_sdk.runtime import ACTPolicy, load, run_all
+from hrm_sdk.runtime.verify import compare
+
+
+def puzzles(n, start=0):
+    from hrm_sdk.data import sudoku
+
+    p, _, _ = sudoku.read_collection(shared("sudoku", "hard-train.txt"))
+    return [(sudoku.encode(x), 0) for x in p[start:start + n]]
+
+
+def test_onnx_matches_pytorch_on_200_puzzles(tiny_model, tiny_onnx):
+    """Identical predictions and halting segments, ONNX Runtime (CPU) vs PyTorch (CPU, fp32)."""
+    items = puzzles(32) + puzzles(168, start=1000)  # the 32 it was trained on, and 168 it never saw
+    cmp = compare(load(tiny_model), load(tiny_onnx), items, batch_size=50)
+    assert cmp.first_segment_max_abs_logits < 1e-3
+    assert cmp.halting_agreement == 1.0 and cmp.prediction_agreement == 1.0, cmp.mismatched
+    assert cmp.converged > 0 and cmp.converged_agreement == 1.0
+
+
+@pytest.mark.parametrize("path", ["tiny_model", "tiny_onnx"])
+def test_continuous_batching_equals_one_at_a_time(path, request):
+    backend = load(request.getfixturevalue(path))
+    items = puzzles(24, start=5)
+    batched = run_all(backend, items, batch_size=7)
+    single = [run_all(backend, [it], batch_size=1)[0] for it in items]
+    assert [r.index for r in batched] == list(range(24))
+    for b, s in zip(batched, single):
+        assert b.steps == s.steps and np.array_equal(b.prediction, s.prediction)
+        assert b.q_halt == pytest.approx(s.q_halt, abs=1e-4)
+    assert len({r.steps for r in batched}) > 1  # puzzles really halted at different segments
+
+
+def test_halting_policies(tiny_onnx):
+    backend = load(tiny_onnx)
+    items = puzzles(10)
+    assert all(r.steps == 4 and r.halted_by == "max" for r in run_all(backend, items, 4, ACTPolicy(halting="max")))
+    assert all(r.steps >= 3 for r in run_all(backend, items, 4, ACTPolicy(min_steps=3)))
+    assert all(r.steps <= 2 for r in run_all(backend, items, 4, ACTPolicy(max_steps=2)))
+    r = run_all(backend, items, 4)[0]
+    assert r.prediction.shape == (81,) and r.confidence.shape == (81,) and 0 < r.confidence.min() <= 1
+
+
+def test_bad_onnx_files(tiny_onnx, tmp_path):
+    truncated = tmp_path / "t.onnx"
+    truncated.write_bytes(tiny_onnx.read_bytes()[:5000])
+    with pytest.raises(ArtefactError, match="truncated or corrupted.*hrm export onnx"):
+        load(truncated)
+    other = tmp_path / "o.onnx"
+    other.write_bytes(tiny_onnx.read_bytes())
+    meta = json.loads((tiny_onnx.parent / (tiny_onnx.name + ".json")).read_text())
+    meta["source_sha256"] = "0" * 64
+    (tmp_path / "o.onnx.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtefactError, match="describes another model"):
+        load(other)
+    with pytest.raises(ArtefactError, match="cannot tell the model format"):
+        load(tmp_path / "model.bin")
+
+
+def test_onnx_path_does_not_import_torch(tiny_onnx):
+    code = (f"import sys; from hrm_sdk.runtime import load, run_all; b = load({str(tiny_onnx)!r}); "
+            "import numpy as np; run_all(b, [(np.ones(81, np.int32), 0)]); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
