@@ -21,12 +21,13 @@ def _report(record: dict, fmt: OutputFormat, next_cmd: str) -> None:
             if k != "check":
                 output.stdout.print(f"{k:14s} {v}", markup=False)
         check = record.get("check") or {}
-        if "converged_agreement" in check:
+        if "teacher_forced_max_rel_logits" in check:
+            free = check["free_running"]
             output.stdout.print(
-                f"{'check':14s} {check['puzzles']} puzzles x {check['segments']} segments vs PyTorch: first-segment "
-                f"|logits diff| {check['first_segment_max_abs_logits']:.2e}; halting agrees on "
-                f"{check['halting_agreement']:.0%}, converged answers on {check['converged_agreement']:.0%}",
-                markup=False)
+                f"{'check':14s} {check['puzzles']} puzzles x {check['segments']} segments vs PyTorch, same inputs: "
+                f"max relative |logits diff| {check['teacher_forced_max_rel_logits']:.1e}, "
+                f"{check['teacher_forced_disagreements']} decisions differ; running free: halting agrees on "
+                f"{free['halting_agreement']:.0%}, converged answers on {free['converged_agreement']:.0%}", markup=False)
         output.hint(f"Next: {next_cmd}")
     else:
         output.emit_json(record | {"next": next_cmd})
@@ -40,6 +41,7 @@ def onnx(
     precision: Annotated[str, typer.Option(help="fp32 | fp16 (| bf16 for TensorRT).")] = "fp32",
     opset: Annotated[int, typer.Option(help="ONNX opset (0 = the exporter's default).")] = 0,
     check: Annotated[bool, typer.Option(help="Compare the graph with PyTorch on real puzzles.")] = True,
+    weights: Annotated[str, typer.Option(help="fp16: store weights in fp16 (half the file), compute in fp32.")] = "",
     fmt: FormatOpt = OutputFormat.human,
 ) -> None:
     """Export one ACT segment as a static ONNX graph, with metadata and a self-check against PyTorch."""
@@ -47,7 +49,8 @@ def onnx(
     from exporters import export
     from exporters.onnx_export import as_dict
 
-    result = export(model, "onnx", out=out or None, precision=precision, opset=opset or None, check=check)
+    result = export(model, "onnx", out=out or None, precision=precision, opset=opset or None, check=check,
+                    weights=weights or None)
     _report(as_dict(result), fmt, f"hrm verify {result.path}")
 
 

@@ -82,11 +82,12 @@ def handle_errors(fn):
     return wrapper
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """Library logging (INFO) to stderr through Rich on a terminal, plain lines otherwise."""
+def setup_logging(quiet: bool = False) -> None:
+    """Library logging to stderr (Rich on a terminal, plain lines otherwise): INFO, or WARNING when `quiet`
+    (the solve commands, whose stderr should stay clean); DEBUG with HRM_DEBUG=1."""
     import logging
 
-    level = logging.DEBUG if verbose or debug() else logging.INFO
+    level = logging.DEBUG if debug() else (logging.WARNING if quiet else logging.INFO)
     if stderr.is_terminal:
         from rich.logging import RichHandler
 

@@ -93,12 +93,12 @@ def sudoku(
     device: DeviceOpt = "",
     max_steps: MaxStepsOpt = 0,
     batch_size: BatchOpt = 64,
-    extra_steps: Annotated[int, typer.Option(help="Repair: extra ACT segments for answers that fail the check.")] = 16,
+    extra_steps: Annotated[int, typer.Option(help="Repair: rerun failed answers for max + N segments (0 = off).")] = 0,
     search_nodes: Annotated[int, typer.Option(help="Repair: network-guided search nodes (0 = off).")] = 2000,
     fmt: FormatOpt = OutputFormat.human,
 ) -> None:
     """Solve Sudoku puzzles: 81-character lines or 9x9 grids, many per file, '#' comments."""
-    output.setup_logging()
+    output.setup_logging(quiet=True)
     from hrm_sdk.data import sudoku as codec
     from solvers.sudoku import Budget, SudokuSolver
 
@@ -131,10 +131,12 @@ def maze(
     fmt: FormatOpt = OutputFormat.human,
 ) -> None:
     """Solve mazes: 30x30 grids of '# SG' (wall, open, start, goal); a blank line between mazes."""
-    output.setup_logging()
+    output.setup_logging(quiet=True)
+    from hrm_sdk.data import maze as codec
     from solvers.maze import MazeSolver
 
     text, source = read_input(file)
+    codec.parse_text(text, source)  # malformed input fails here, before a model is loaded
     solver = MazeSolver(model or None, backend=backend, device=device or None, batch_size=batch_size,
                         max_steps=max_steps or None)
     results = solver.solve_many(text, source)
@@ -158,7 +160,7 @@ def arc(
     fmt: FormatOpt = OutputFormat.human,
 ) -> None:
     """Solve an ARC task: two attempts per test input (json: the ARC Prize submission shape)."""
-    output.setup_logging()
+    output.setup_logging(quiet=True)
     from hrm_sdk.data import arc as codec
     from solvers.arc import ARCSolver
 

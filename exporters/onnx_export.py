@@ -8,11 +8,11 @@ dynamic batch axis. Metadata (task, vocabulary, sequence length, halt_max_steps,
 initial states, the checkpoint's sha256) goes into the graph's metadata_props and a sidecar JSON, so running
 it needs neither torch nor the checkpoint.
 
-The check runs the new graph in ONNX Runtime and the checkpoint in PyTorch (fp32, CPU) in lockstep on real
-puzzles for every segment. It fails when the first segment's logits differ by more than rounding (relative
-1e-4 for fp32, 2e-2 for fp16), or when any puzzle that halts by Q (a converged answer) halts at another
-segment or with another prediction (fp16: more than 1%). Unconverged puzzles are reported, not judged: the
-recurrence is chaotic there and amplifies any rounding difference (see hrm_sdk/runtime/verify.py).
+The check (``self_check``) runs the new graph in ONNX Runtime and the checkpoint in PyTorch on real puzzles
+for every segment, feeding both the same input states each segment, and fails the export when logits differ
+by more than rounding or any prediction or halting decision differs where PyTorch's own margin is not a tie.
+It also reports how the two drift apart when each runs free: the recurrence amplifies rounding on puzzles the
+model has not solved (see hrm_sdk/runtime/verify.py), so free-running agreement is reported, not judged.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from hrm_sdk.runtime.artefact import INPUTS, METADATA_KEY, OUTPUTS, meta_from_ca
 
 log = logging.getLogger(__name__)
 PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
-MIN_AGREEMENT = {"fp32": 1.0, "fp16": 0.99, "bf16": 0.99}
-FIRST_SEGMENT_RTOL = {"fp32": 1e-4, "fp16": 2e-2, "bf16": 5e-2}
+LOGITS_RTOL = {"fp32": 1e-3, "fp16": 3e-2}  # relative to the largest |logit|, with identical input states
+TIE_MARGIN = {"fp32": 1e-5, "fp16": 1e-2}  # relative margin under which PyTorch's own decision is a tie
+MAX_FLIPS = {"fp32": 0.0, "fp16": 0.01}  # decisions (per puzzle and segment) allowed to differ beyond ties
+FREE_RUNNING_PUZZLES = 4  # puzzles for the informational free-running comparison
 
 
 @dataclass
@@ -46,7 +48,9 @@ def default_onnx_path(model_dir: Path, precision: str) -> Path:
 
 
 def export_onnx(model: str | Path, out: str | Path | None = None, precision: str = "fp32", opset: int | None = None,
-                check: bool = True, check_puzzles: int = 16) -> ExportResult:
+                check: bool = True, check_puzzles: int = 8, weights: str | None = None) -> ExportResult:
+    """Export; `weights="fp16"` stores the checkpoint's weights in fp16 (half the file) with Casts to the fp32
+    compute (lossless for a checkpoint saved in fp16, such as the bundled models)."""
     torch = require("torch", "torch", "ONNX export")
     require("onnx", "torch", "ONNX export")
     from hrm_sdk.checkpoint import load_model, model_paths
@@ -76,6 +80,10 @@ def export_onnx(model: str | Path, out: str | Path | None = None, precision: str
     tmp = out.with_name(out.name + ".tmp")
     program.save(str(tmp), external_data=False)
     meta = meta_from_card(c.to_dict(), card, precision, net.H_init.float().tolist(), net.L_init.float().tolist())
+    if weights == "fp16" and precision == "fp32":
+        _store_weights_fp16(tmp, {f"model.{k}" for k in net.state_dict()})
+    elif weights not in (None, precision):
+        raise HRMError(f"weights {weights!r} with precision {precision!r}: choose weights fp16 with precision fp32")
     _embed_metadata(tmp, meta.to_json())
     tmp.replace(out)
     sidecar = write_sidecar(out, meta)
@@ -86,6 +94,29 @@ def export_onnx(model: str | Path, out: str | Path | None = None, precision: str
     result.seconds = round(time.perf_counter() - t0, 1)
     log.info("export done in %.1fs: %s (%.1f MB)", result.seconds, out, result.size_mb)
     return result
+
+
+def _store_weights_fp16(path: Path, names: set[str]) -> None:
+    """Store the named float initializers as fp16, each followed by a Cast back to fp32 at graph entry."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    kept, casts = [], []
+    for init in graph.initializer:
+        if init.name in names and init.data_type == TensorProto.FLOAT:
+            kept.append(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16"))
+            casts.append(helper.make_node("Cast", [init.name + "__fp16"], [init.name], to=TensorProto.FLOAT))
+        else:
+            kept.append(init)
+    nodes = casts + list(graph.node)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.save(proto, str(path))
 
 
 def _embed_metadata(path: Path, text: str) -> None:
@@ -100,32 +131,67 @@ def _embed_metadata(path: Path, text: str) -> None:
 
 
 def self_check(model: str | Path, onnx_path: Path, precision: str, n: int) -> dict:
-    """Run the graph in ONNX Runtime against the checkpoint in PyTorch; raise if they disagree."""
+    """Check the graph against the checkpoint; raise ArtefactError if it computes something else.
+
+    Strict part (teacher-forced): every segment, PyTorch (fp32, CPU) and ONNX Runtime get the *same* input
+    states (PyTorch's), so rounding cannot accumulate. A prediction or halting decision may then differ only
+    where PyTorch's own margin is a tie within rounding (top-2 logits or q_halt - q_continue closer than
+    TIE_MARGIN); any other difference fails the export. Informational part: both run free for every segment
+    (``hrm_sdk.runtime.verify.compare``), which shows how far rounding grows on unconverged puzzles.
+    """
+    import numpy as np
+    import torch
+
+    from hrm_sdk.checkpoint import load_model
     from hrm_sdk.data.examples import check_items
-    from hrm_sdk.runtime.backends.onnx_backend import OnnxBackend
+    from hrm_sdk.model import SegmentGraph
+    from hrm_sdk.runtime.backends.onnx_backend import OnnxBackend, open_session
     from hrm_sdk.runtime.backends.torch_backend import TorchBackend
     from hrm_sdk.runtime.verify import compare
 
     if precision == "bf16":
         log.warning("bf16 graphs do not run on ONNX Runtime: the numerical check is skipped (TensorRT runs them)")
         return {"skipped": "bf16 is not executable on ONNX Runtime"}
-    ort_backend = OnnxBackend(onnx_path, device="cpu")
-    reference = TorchBackend(model, device="cpu", precision="fp32")
-    items = check_items(ort_backend.meta.task, n)
-    cmp = compare(reference, ort_backend, items, batch_size=min(n, 8))
-    report = cmp.to_dict()
-    rel = cmp.first_segment_max_abs_logits / max(cmp.first_segment_logit_scale, 1e-6)
-    log.info("check on %d puzzles x %d segments: first-segment |logits diff| %.2e (relative %.1e); converged puzzles "
-             "%d, agreeing %.1f%%; all puzzles: halting %.1f%%, predictions %.1f%%", cmp.puzzles, cmp.segments,
-             cmp.first_segment_max_abs_logits, rel, cmp.converged, 100 * cmp.converged_agreement,
-             100 * cmp.halting_agreement, 100 * cmp.prediction_agreement)
-    if rel > FIRST_SEGMENT_RTOL[precision]:
-        raise ArtefactError(f"{onnx_path}: after one segment the graph's logits differ from PyTorch by "
-                            f"{cmp.first_segment_max_abs_logits:.3g} (relative {rel:.1e}, allowed "
-                            f"{FIRST_SEGMENT_RTOL[precision]:.0e}); the export is wrong, do not use it")
-    if cmp.converged_agreement < MIN_AGREEMENT[precision]:
-        raise ArtefactError(f"{onnx_path}: on puzzles PyTorch solves and halts, the graph halts or answers differently "
-                            f"({cmp.converged_agreement:.1%} agree; puzzles {cmp.mismatched[:10]}); do not use it")
+    net, _ = load_model(model)
+    graph = SegmentGraph(net).eval()
+    session = open_session(onnx_path)
+    c = net.config
+    dtype = np.float16 if precision == "fp16" else np.float32
+    items = check_items(OnnxBackend(onnx_path, device="cpu").meta.task, n)
+    tokens = np.stack([t for t, _ in items]).astype(np.int32)
+    ids = np.asarray([p for _, p in items], dtype=np.int32)
+    z_H = np.zeros((len(items), c.positions, c.hidden_size), np.float32)
+    z_L = np.zeros_like(z_H)
+    reset = np.ones(len(items), dtype=bool)
+    worst_rel, flips, ties = 0.0, [], 0
+    for segment in range(1, c.halt_max_steps + 1):
+        with torch.no_grad():
+            ref = [t.numpy() for t in graph(torch.from_numpy(tokens), torch.from_numpy(ids), torch.from_numpy(z_H),
+                                            torch.from_numpy(z_L), torch.from_numpy(reset))]
+        got = session.run(None, {"tokens": tokens, "puzzle_ids": ids, "z_H": z_H.astype(dtype),
+                                 "z_L": z_L.astype(dtype), "reset": reset})
+        worst_rel = max(worst_rel, float(np.abs(ref[2] - got[2]).max() / max(np.abs(ref[2]).max(), 1e-6)))
+        top2 = np.sort(ref[2], axis=-1)[..., -2:]
+        tie_cell = (top2[..., 1] - top2[..., 0]) < TIE_MARGIN[precision] * np.abs(top2[..., 1]).clip(min=1)
+        cell_diff = ref[2].argmax(-1) != got[2].argmax(-1)
+        halt_ref, halt_got = ref[3] > ref[4], got[3] > got[4]
+        tie_halt = np.abs(ref[3] - ref[4]) < TIE_MARGIN[precision] * np.maximum(np.abs(ref[3]), 1)
+        ties += int((cell_diff & tie_cell).sum() + ((halt_ref != halt_got) & tie_halt).sum())
+        bad = (cell_diff & ~tie_cell).any(-1) | ((halt_ref != halt_got) & ~tie_halt)
+        flips += [(segment, int(i)) for i in np.flatnonzero(bad)]
+        z_H, z_L, reset = ref[0], ref[1], np.zeros_like(reset)
+    free = compare(TorchBackend(model, device="cpu", precision="fp32"), OnnxBackend(onnx_path, device="cpu"),
+                   items[:FREE_RUNNING_PUZZLES], batch_size=FREE_RUNNING_PUZZLES).to_dict()
+    report = {"puzzles": len(items), "segments": c.halt_max_steps, "teacher_forced_max_rel_logits": worst_rel,
+              "teacher_forced_disagreements": len(flips), "teacher_forced_ties": ties, "free_running": free}
+    log.info("check on %d puzzles x %d segments, same inputs each segment: max relative |logits diff| %.1e, "
+             "%d disagreements beyond ties (%d at ties); running free: halting agrees on %.0f%%, converged answers "
+             "on %.0f%%", len(items), c.halt_max_steps, worst_rel, len(flips), ties,
+             100 * free["halting_agreement"], 100 * free["converged_agreement"])
+    if worst_rel > LOGITS_RTOL[precision] or len(flips) > MAX_FLIPS[precision] * len(items) * c.halt_max_steps:
+        raise ArtefactError(f"{onnx_path}: the graph does not compute what the checkpoint computes (max relative "
+                            f"|logits diff| {worst_rel:.1e}, allowed {LOGITS_RTOL[precision]:.0e}; {len(flips)} "
+                            f"decisions differ beyond ties, first at (segment, puzzle) {flips[:3]}); do not use it")
     return report
 
 

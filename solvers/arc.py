@@ -3,11 +3,14 @@
     solver = ARCSolver("path/to/arc-model")
     r = solver.solve("task.json")          # ARCResult: r.attempts[i] = [grid, grid] for test input i
 
-For a task the model never saw (every new task), the network is frozen and a fresh puzzle embedding is fitted
-per augmented version (dihedral x colour permutation) on the task's demonstration pairs
-(``hrm_sdk.training.embedding_fit``), within ``fit_steps``; then every version predicts the test inputs, the
-predictions are de-augmented and voted on (count, then mean halting confidence), and the top two become the
-attempts. Fitting needs gradients, so this route runs on the PyTorch backend.
+Two routes, both ending in augmentation voting (every version predicts the test inputs; predictions are
+de-augmented and ranked by vote count, then mean halting confidence; the top two become the attempts):
+
+- ``known``: the model was trained on this task (its id is in the model's ``arc_versions.npz``, written by the
+  trainer), so each trained version's puzzle embedding is used as is.
+- ``fitted``: any other task. The network is frozen and a fresh puzzle embedding is fitted per augmented version
+  (dihedral x colour permutation) on the task's demonstration pairs (``hrm_sdk.training.embedding_fit``), within
+  ``fit_steps``. Fitting needs gradients, so the solver runs on the PyTorch backend.
 """
 
 from __future__ import annotations
@@ -30,20 +33,22 @@ class ARCResult:
     task_id: str
     attempts: list  # per test input: up to `attempts` grids (lists of lists), best first
     candidates: list  # per test input: [{"grid", "votes", "mean_q"}] of every distinct answer
-    route: str  # "fitted": embeddings fitted on the demonstrations
-    fit_loss: tuple[float, float]  # demonstration loss at the start and the end of fitting
+    route: str  # "known": the model's trained embeddings; "fitted": embeddings fitted on the demonstrations
+    fit_loss: tuple[float, float] | None  # demonstration loss at the start and the end of fitting ("fitted")
     seconds: float
     correct: list | None = None  # per test input, when the task file has test outputs: in the attempts?
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"task": self.task_id, "attempts": self.attempts, "route": self.route,
-                "fit_loss": [round(x, 4) for x in self.fit_loss], "seconds": round(self.seconds, 3),
+                "fit_loss": [round(x, 4) for x in self.fit_loss] if self.fit_loss else None,
+                "seconds": round(self.seconds, 3),
                 "correct": self.correct, "candidates": self.candidates}
 
-    def submission(self) -> dict:
-        """This task in the ARC Prize submission shape."""
-        return {self.task_id: [{f"attempt_{k + 1}": a for k, a in enumerate(att)} for att in self.attempts]}
+    def submission(self, attempts: int = 2) -> dict:
+        """This task in the ARC Prize submission shape; a missing attempt (no decodable answer) is [[0]]."""
+        return {self.task_id: [{f"attempt_{k + 1}": att[k] if k < len(att) else [[0]] for k in range(attempts)}
+                               for att in self.attempts]}
 
 
 class ARCSolver(Solver):
@@ -57,13 +62,44 @@ class ARCSolver(Solver):
         super().__init__(model, "pytorch", device, batch_size, max_steps)
         self.versions, self.fit_steps, self.fit_lr, self.attempts, self.seed = versions, fit_steps, fit_lr, attempts, seed
 
+    def known_versions(self, task_id: str) -> tuple[list, np.ndarray] | None:
+        """(augmentations, puzzle ids) of the versions the model was trained on for this task, if any."""
+        path = self.model_path / "arc_versions.npz" if self.model_path.is_dir() else None
+        if path is None or not path.is_file():
+            return None
+        tasks, table = arc.load_versions(path)
+        if task_id not in tasks:
+            return None
+        vs = np.flatnonzero(table.task == tasks.index(task_id))
+        return [table[int(v)] for v in vs], (vs + 1).astype(np.int32)
+
     def solve(self, task) -> ARCResult:
-        import torch
-
-        from hrm_sdk.training.embedding_fit import fit_puzzle_embeddings
-
         t0 = time.perf_counter()
         task = self._task(task)
+        known = self.known_versions(task.id)
+        if known is not None:
+            augs, ids = known
+            results = self._predict(task, augs, ids)
+            return self._result(task, augs, results, "known", None, t0)
+        return self._solve_fitted(task, t0)
+
+    def _predict(self, task, augs, ids, table=None):
+        import torch
+
+        items = [(arc.encode_grid(aug.apply(inp)), int(pid)) for aug, pid in zip(augs, ids) for inp, _ in task.test]
+        model = self.backend.graph.model
+        saved = model.puzzle_emb
+        try:
+            if table is not None:
+                model.puzzle_emb = table.to(saved.dtype)
+            with torch.no_grad():
+                return self.run(items)
+        finally:
+            model.puzzle_emb = saved
+
+    def _solve_fitted(self, task, t0) -> ARCResult:
+        from hrm_sdk.training.embedding_fit import fit_puzzle_embeddings
+
         augs = arc.task_augmentations(task, self.versions - 1, np.random.default_rng(self.seed))
         demo_in, demo_out, demo_ver = [], [], []
         for v, aug in enumerate(augs):
@@ -75,18 +111,11 @@ class ARCSolver(Solver):
         model = self.backend.graph.model
         fit = fit_puzzle_embeddings(model, np.stack(demo_in), np.stack(demo_out), np.asarray(demo_ver), len(augs),
                                     steps=self.fit_steps, lr=self.fit_lr, seed=self.seed, device=self.backend.device)
-        items, keys = [], []
-        for v, aug in enumerate(augs):
-            for i, (inp, _) in enumerate(task.test):
-                items.append((arc.encode_grid(aug.apply(inp)), v))
-                keys.append((i, v))
-        saved = model.puzzle_emb
-        try:
-            model.puzzle_emb = fit.table.to(saved.dtype)
-            with torch.no_grad():
-                results = self.run(items)
-        finally:
-            model.puzzle_emb = saved
+        results = self._predict(task, augs, np.arange(len(augs)), table=fit.table)
+        return self._result(task, augs, results, "fitted", (fit.losses[0], float(np.mean(fit.losses[-10:]))), t0)
+
+    def _result(self, task, augs, results, route, fit_loss, t0) -> ARCResult:
+        keys = [(i, v) for v in range(len(augs)) for i in range(len(task.test))]
         preds = np.stack([r.prediction for r in results]).astype(np.uint8)
         ranked = vote([task.id] * len(keys), [k[0] for k in keys], [k[1] for k in keys], preds,
                       np.array([r.q_halt for r in results]), augs)
@@ -98,9 +127,8 @@ class ARCSolver(Solver):
                                for c in cands])
             if truth is not None:
                 correct.append(any(np.array_equal(c.grid, truth) for c in cands[: self.attempts]))
-        return ARCResult(task_id=task.id, attempts=attempts, candidates=candidates, route="fitted",
-                         fit_loss=(fit.losses[0], float(np.mean(fit.losses[-10:]))), seconds=time.perf_counter() - t0,
-                         correct=correct if len(correct) == len(task.test) else None)
+        return ARCResult(task_id=task.id, attempts=attempts, candidates=candidates, route=route, fit_loss=fit_loss,
+                         seconds=time.perf_counter() - t0, correct=correct if len(correct) == len(task.test) else None)
 
     @staticmethod
     def _task(task) -> arc.ArcTask:

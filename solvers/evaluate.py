@@ -74,8 +74,49 @@ def evaluate_model(model: str | None, task: str, data: str | Path, limit: int = 
         routes = {}
         for r in results:
             routes[r.route or "unsolved"] = routes.get(r.route or "unsolved", 0) + 1
+        from .sudoku_search import guided_search
+
+        uniform = np.full((81, 9), 1 / 9)  # the same search and budget with no network: digits in plain order
+        blind = [guided_search(c, uniform, solver.budget.search_nodes)[0] is not None for c in cells]
         record["with_repair"] = {"solved": float(np.mean([r.solved for r in results])),
                                  "correct": float(np.mean(correct)), "routes": routes,
                                  "budget": {"extra_steps": solver.budget.extra_steps,
-                                            "search_nodes": solver.budget.search_nodes}}
+                                            "search_nodes": solver.budget.search_nodes},
+                                 "search_without_network": float(np.mean(blind))}
     return record
+
+
+def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, backend: str = "auto",
+                 device: str | None = None, batch_size: int = 256, attempts: int = 2) -> dict:
+    """ARC-AGI with augmentation voting on a test split built by ``hrm data build arc`` (official scoring: a
+    fraction of each task's test inputs, averaged over tasks). `limit_tasks` keeps the first N tasks."""
+    import time
+
+    from hrm_sdk.data.arc_voting import ArcEvaluator
+    from hrm_sdk.data.dataset import read_split
+    from hrm_sdk.runtime import run_act
+
+    path = resolve(model, "arc")
+    be = open_backend(path, backend, device)
+    split = read_split(data)
+    if split.meta.task != "arc":
+        raise DatasetError(f"{data}: a {split.meta.task} dataset, not ARC")
+    if be.meta.num_puzzle_ids != split.meta.num_puzzle_ids:
+        raise DatasetError(f"{data}: {split.meta.num_puzzle_ids} puzzle ids, the model has {be.meta.num_puzzle_ids}: "
+                           "evaluate with the dataset the model was trained on")
+    ev = ArcEvaluator(split)
+    rows = ev.restrict(np.unique(ev.row_task)[:limit_tasks]) if limit_tasks else np.arange(split.meta.size)
+    t0 = time.perf_counter()
+    items = ((np.asarray(split.inputs[r]), int(split.puzzle_ids[r])) for r in rows)
+    segments = 0
+    preds, qs, order = [], [], []
+    for res in run_act(be, items, batch_size):
+        preds.append(res.prediction.astype(np.uint8))
+        qs.append(res.q_halt)
+        order.append(rows[res.index])
+        segments += res.steps
+    ev.add(np.asarray(order), np.stack(preds), np.asarray(qs))
+    metrics = ev.metrics(tuple(range(1, attempts + 1)))
+    return {"model": str(path), "task": "arc", "backend": be.describe(), "data": str(data),
+            "tasks": len(ev.num_tests()), "rows": int(len(rows)), "segments": int(segments),
+            "seconds": round(time.perf_counter() - t0, 1), **metrics}

@@ -64,7 +64,7 @@ class MazeSolver(Solver):
                                          f"{side}x{side} mazes only")
             if mz.shortest_path_length(m.grid) is None:
                 raise InvalidPuzzleError(f"{where}: the maze has no path from S to G")
-        results = self.run([(mz.encode(m.grid), 0) for m, _ in parsed])
+        results = self.run([(m.tokens, 0) for m, _ in parsed])
         seconds = (time.perf_counter() - t0) / len(parsed)
         out = []
         for (m, src), r in zip(parsed, results):

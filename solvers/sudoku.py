@@ -29,7 +29,7 @@ from .base import Solver
 class Budget:
     """Extra compute allowed for an answer that fails the check (0 disables a route)."""
 
-    extra_steps: int = 16  # rerun with halting off for halt_max_steps + extra_steps segments
+    extra_steps: int = 0  # rerun with halting off for halt_max_steps + extra_steps segments (costly on a CPU)
     search_nodes: int = 2000  # network-guided search nodes
 
 

@@ -564,6 +564,18 @@ class ArcSampler:
         return inputs, labels, (v + 1).astype(np.int32)
 
 
+def save_versions(path: str | os.PathLike, split: Split) -> None:
+    """Store a split's task ids and version table next to a model: puzzle id v+1 is version v."""
+    a = split.arrays
+    np.savez_compressed(path, tasks=np.asarray(split.meta.extra["tasks"]), version_task=np.asarray(a["version_task"]),
+                        version_dihedral=np.asarray(a["version_dihedral"]), version_perm=np.asarray(a["version_perm"]))
+
+
+def load_versions(path: str | os.PathLike) -> tuple[list[str], VersionTable]:
+    with np.load(path) as z:
+        return [str(t) for t in z["tasks"]], VersionTable(z["version_task"], z["version_dihedral"], z["version_perm"])
+
+
 def make_sampler(split: Split) -> Sampler:
     """``ArcSampler`` for compact splits (train, demos); the stored rows for the test split."""
     if "example_input" in split.arrays:

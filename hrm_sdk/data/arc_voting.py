@@ -163,6 +163,12 @@ class ArcEvaluator:
                        np.asarray(a["truth_shape"]))
         self.tally = VoteTally()
 
+    def restrict(self, task_indices: np.ndarray) -> np.ndarray:
+        """Score only these tasks (indices into the split's task list); -> the rows that belong to them."""
+        keep = np.isin(self._truth[0], task_indices)
+        self._truth = tuple(x[keep] for x in self._truth)
+        return np.flatnonzero(np.isin(self.row_task, task_indices))
+
     def add(self, rows: np.ndarray, pred_tokens: np.ndarray, q_halt: np.ndarray) -> None:
         """Predictions for test-split ``rows``: tokens [n, 900] (argmax) and q_halt logits [n]."""
         rows = np.asarray(rows, dtype=np.int64)

@@ -45,8 +45,12 @@ def setup(device: str | None = None) -> DistInfo:
 
 
 def teardown() -> None:
+    """Leave the process group once every rank is done (rank 0 may still be writing a checkpoint)."""
     if dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def all_gather_cat(t: torch.Tensor, info: DistInfo) -> torch.Tensor:

@@ -239,6 +239,10 @@ class Trainer:
                 "train_config": self.cfg.to_dict(), "eval": eval_metrics or {}}
         weights = self.ema.state_dict_for(self.model) if self.ema else None
         save_model(tmp, self.model, card, state_dict=weights)
+        if self.task == "arc":  # which task version each puzzle id means: needed to answer those tasks later
+            from ..data.arc import save_versions
+
+            save_versions(tmp / "arc_versions.npz", self.train_split)
         state = {f"param.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         if carry is not None:
             state.update({k: v.cpu().contiguous() for k, v in carry.items()})

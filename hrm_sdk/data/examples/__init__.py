@@ -25,7 +25,7 @@ def check_items(task: str, n: int = 16) -> list[tuple[np.ndarray, int]]:
     elif task == "maze":
         from .. import maze
 
-        items = [(maze.encode(m.grid), 0) for m in maze.parse_file(HERE / "maze.txt")]
+        items = [(m.tokens, 0) for m in maze.parse_file(HERE / "maze.txt")]
     elif task == "arc":
         from .. import arc
 

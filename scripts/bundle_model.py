@@ -1,0 +1,41 @@
+"""Turn a training checkpoint into a bundled solver model: fp16 safetensors + ONNX (fp16 weights, fp32 compute).
+
+    python scripts/bundle_model.py runs/sudoku-trm-mlp/chunk2-step11846 solvers/models/sudoku
+
+The weights are rounded to fp16 once, and both files are made from that rounding, so the PyTorch and the ONNX
+Runtime backends run identical weights. The ONNX export checks itself against PyTorch (see exporters).
+Measured results and the model card are added by hand after ``hrm eval`` (see the MODEL_CARD.md files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("dest")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    import torch
+
+    from exporters.onnx_export import export_onnx
+    from hrm_sdk.checkpoint import load_model, save_model
+
+    model, card = load_model(args.checkpoint)
+    keep = {k: card[k] for k in ("task", "step", "sdk_version", "dataset", "train_config", "eval") if k in card}
+    keep["source_checkpoint_sha256"] = card["weights_sha256"]
+    dest = Path(args.dest)
+    save_model(dest, model, keep, dtype=torch.float16)
+    result = export_onnx(dest, out=dest / "model.onnx", weights="fp16")
+    print(result)
+
+
+if __name__ == "__main__":
+    main()
