@@ -53,8 +53,19 @@ def read_input(file: str) -> tuple[str, str]:
         raise PuzzleParseError(f"not UTF-8 text (byte {exc.start})", source) from exc
 
 
-def show_progress(n: int, fmt: OutputFormat) -> bool:
-    return n > 1 and fmt == OutputFormat.human and output.stderr.is_terminal
+def progress_bar(solver, n: int, what: str):
+    """A Rich progress bar on stderr while `solver` works, for many puzzles in a terminal; else a no-op."""
+    import contextlib
+
+    if n < 2 or not output.stderr.is_terminal:
+        return contextlib.nullcontext()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=output.stderr, transient=True)
+    task = bar.add_task(what, total=n)
+    solver.on_result = lambda: bar.advance(task)
+    return bar
 
 
 def finish(records: list[dict], fmt: OutputFormat, solved: list[bool], key: str) -> None:
@@ -108,9 +119,8 @@ def sudoku(
         codec.check_givens(p.cells, f"{p.source}:{p.line}")
     solver = SudokuSolver(model or None, backend=backend, device=device or None, batch_size=batch_size,
                           max_steps=max_steps or None, budget=Budget(extra_steps, search_nodes))
-    if show_progress(len(puzzles), fmt):
-        output.message(f"solving {len(puzzles)} puzzles on {solver.backend.describe()} ...")
-    results = solver.solve_many(puzzles)
+    with progress_bar(solver, len(puzzles), "solving"):
+        results = solver.solve_many(puzzles)
     if fmt == OutputFormat.human:
         for k, r in enumerate(results):
             how = f"solved by {r.route}" if r.solved else "NOT solved (no answer passed the check)"
@@ -136,10 +146,11 @@ def maze(
     from solvers.maze import MazeSolver
 
     text, source = read_input(file)
-    codec.parse_text(text, source)  # malformed input fails here, before a model is loaded
+    mazes = codec.parse_text(text, source)  # malformed input fails here, before a model is loaded
     solver = MazeSolver(model or None, backend=backend, device=device or None, batch_size=batch_size,
                         max_steps=max_steps or None)
-    results = solver.solve_many(text, source)
+    with progress_bar(solver, len(mazes), "solving"):
+        results = solver.solve_many(text, source)
     if fmt == OutputFormat.human:
         for r in results:
             how = (f"solved: shortest path of {r.length} moves" if r.solved else f"NOT solved: {r.reason}")

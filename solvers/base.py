@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hrm_sdk import runtime
 from hrm_sdk.errors import ArtefactError, HRMError, MissingExtraError
-from hrm_sdk.runtime import ACTPolicy, run_all
+from hrm_sdk.runtime import ACTPolicy, run_act
 
 from . import registry
 
@@ -72,6 +72,7 @@ class Solver:
         self.config = SolverConfig(batch_size, max_steps, min_steps, halting)
         self.policy = ACTPolicy(max_steps=max_steps, min_steps=min_steps, halting=halting)
         self.policy.resolve(meta.halt_max_steps)  # validate now, not mid-run
+        self.on_result = None
         log.info("%s solver: %s on %s", self.task, self.model_path, self.backend.describe())
 
     @property
@@ -79,4 +80,12 @@ class Solver:
         return self.backend.meta
 
     def run(self, items, policy: ACTPolicy | None = None, keep_logits: bool = False):
-        return run_all(self.backend, items, self.config.batch_size, policy or self.policy, keep_logits)
+        """The ACT loop over (tokens, puzzle_id) items; results in input order. `self.on_result`, if set,
+        is called once per finished puzzle (the CLI's progress bar)."""
+        results = []
+        for r in run_act(self.backend, items, self.config.batch_size, policy or self.policy, keep_logits):
+            results.append(r)
+            if self.on_result is not None:
+                self.on_result()
+        results.sort(key=lambda r: r.index)
+        return results
