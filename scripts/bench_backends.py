@@ -6,7 +6,8 @@ Backends measured (those available): PyTorch on CUDA (bf16 eager, bf16 torch.com
 the CPU, ONNX Runtime on the CPU (and CUDA with onnxruntime-gpu). For each: the median time of one segment at
 batch 1 and at the solve batch, and puzzles/s solving the first N test puzzles with ACT halting (each puzzle
 stops at its first q_halt > q_continue), with their exact accuracy and mean segments. Then a lockstep parity
-check of PyTorch (fp32) against ONNX Runtime. Prints a table; the last line of stdout is one JSON document.
+check of PyTorch (fp32) against ONNX Runtime on each of its devices. Prints a table; the last line of stdout
+is one JSON document.
 """
 
 from __future__ import annotations
@@ -104,8 +105,11 @@ def main() -> None:
     if args.onnx and args.parity:
         ref = TorchBackend(args.model, device="cuda" if torch.cuda.is_available() else "cpu", precision="fp32")
         items = [(inputs[i], 0) for i in range(args.parity)]
-        parity = compare(ref, OnnxBackend(args.onnx, device="cpu"), items, batch_size=min(64, args.parity)).to_dict()
-        print({k: v for k, v in parity.items() if k != "mismatched"}, flush=True)
+        parity = {}
+        for dev in devices:
+            parity[f"onnxruntime {dev}"] = compare(ref, OnnxBackend(args.onnx, device=dev), items,
+                                                   batch_size=min(64, args.parity)).to_dict()
+            print(dev, {k: v for k, v in parity[f"onnxruntime {dev}"].items() if k != "mismatched"}, flush=True)
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     print(f"\n{'backend':30s} {'b=1 ms/seg':>11s} {'batch ms/seg':>13s} {'puzzles/s':>10s} {'exact':>7s} {'steps':>6s}")

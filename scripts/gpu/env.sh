@@ -7,3 +7,5 @@ if [ -d .carry/whl ] && ls .carry/whl/*.whl >/dev/null 2>&1 && [ ! -f /tmp/site/
 fi
 export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
+# onnxruntime-gpu, when assembled from parts (DEVELOPERS.md), shadows the machine's CPU-only onnxruntime.
+if [ -d /tmp/ort-site ]; then export PYTHONPATH="/tmp/ort-site:$PYTHONPATH"; fi

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ArtefactError, MissingExtraError
+from ...errors import ArtefactError, HRMError, MissingExtraError
 from ..artefact import INPUTS, METADATA_KEY, OUTPUTS, SegmentMeta, read_sidecar
 from .base import Backend
 
@@ -25,6 +25,18 @@ def available_providers() -> list[str]:
     import onnxruntime as ort
 
     return ort.get_available_providers()
+
+
+def preload_cuda_libraries() -> None:
+    """Load the CUDA libraries of the pip `nvidia-*` packages (torch's, or onnxruntime-gpu[cuda,cudnn]'s) so the
+    CUDA provider finds them without LD_LIBRARY_PATH. A no-op where onnxruntime has no `preload_dlls`."""
+    import onnxruntime as ort
+
+    if hasattr(ort, "preload_dlls"):
+        try:
+            ort.preload_dlls()
+        except Exception as exc:  # noqa: BLE001 - best effort: the session reports what is really missing
+            log.debug("onnxruntime.preload_dlls failed: %s", exc)
 
 
 def open_session(path: str | Path, providers: list[str] | None = None, threads: int = 0):
@@ -86,9 +98,18 @@ class OnnxBackend(Backend):
             want_cuda = device == "cuda"
             if want_cuda and "CUDAExecutionProvider" not in available_providers():
                 raise MissingExtraError("onnxruntime-gpu", "gpu", "ONNX Runtime on CUDA")
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if want_cuda else ["CPUExecutionProvider"]
+        if want_cuda:
+            preload_cuda_libraries()
+        # TF32 off: ONNX Runtime enables it for fp32 matmuls by default, PyTorch does not, and its rounding
+        # (logits off by ~0.06 after one segment, measured on the H100) changes answers through the recurrence.
+        cuda = ("CUDAExecutionProvider", {"use_tf32": "0"})
+        providers = [cuda, "CPUExecutionProvider"] if want_cuda else ["CPUExecutionProvider"]
         self.session = open_session(path, providers, threads)
         self.cuda = want_cuda and "CUDAExecutionProvider" in self.session.get_providers()
+        if device == "cuda" and not self.cuda:
+            # ONNX Runtime falls back to the CPU when the CUDA provider's libraries do not load; say so instead.
+            raise HRMError("ONNX Runtime could not start its CUDA provider (CUDA 13 / cuDNN 9 libraries not "
+                           "found); install them with: pip install 'hrm-sdk[gpu]', or use --device cpu")
         self.fixed_batch = self.cuda
         super().__init__(read_meta(path, self.session))
         if self.meta.state_dtype not in NP_DTYPES:
