@@ -13,9 +13,7 @@ import sys
 
 
 def main() -> None:
-    seconds, last_step = 0.0, None
-    print("| step | training time (min) | eval puzzles | exact (16 segments) | exact (ACT halting) | mean segments |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    seconds, last_step, rows = 0.0, None, []
     for path in sys.argv[1:]:
         for line in open(path):
             r = json.loads(line)
@@ -26,8 +24,16 @@ def main() -> None:
                     seconds += r["step"] / r["steps_per_s"]
                 last_step = r["step"]
             if "eval/count" in r:
-                print(f"| {r['step']} | {seconds / 60:.1f} | {r['eval/count']} | {r['eval/exact_accuracy']:.1%} | "
-                      f"{r['eval/act_exact_accuracy']:.1%} | {r['eval/act_steps']:.2f} |")
+                rows.append((seconds, r))
+    maze = any("eval/act_valid_shortest_path" in r for _, r in rows)  # Maze runs log it from 2026-11-24 on
+    print("| step | training time (min) | eval puzzles | exact (16 segments) | exact (ACT halting) | mean segments |"
+          + (" valid shortest path (ACT) |" if maze else ""))
+    print("|---:|---:|---:|---:|---:|---:|" + ("---:|" if maze else ""))
+    for sec, r in rows:
+        vsp = r.get("eval/act_valid_shortest_path")
+        print(f"| {r['step']} | {sec / 60:.1f} | {r['eval/count']} | {r['eval/exact_accuracy']:.1%} | "
+              f"{r['eval/act_exact_accuracy']:.1%} | {r['eval/act_steps']:.2f} |"
+              + ((f" {vsp:.1%} |" if vsp is not None else " — |") if maze else ""))
     print(f"\ntotal training time: {seconds / 60:.1f} min over {last_step} steps")
 
 

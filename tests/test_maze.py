@@ -319,3 +319,39 @@ def test_build_writes_readable_splits(tmp_path):
     assert M.valid_optimal(np.asarray(train.inputs[-5:]), np.asarray(train.labels[-5:])).all()
     inputs, labels, ids = make_sampler(train).materialize(np.arange(990, 1005), np.random.default_rng(0))
     assert M.valid_optimal(inputs, labels).all() and (labels == M.canonical_answers(inputs)).all()
+
+
+@needs_data
+def test_trainer_evaluation_reports_valid_shortest_paths(test50):
+    """The periodic evaluation adds Maze-Hard's second metric, read off the answers at ACT halting."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from hrm_sdk.training.evaluate import evaluate_model, finalize
+
+    _, questions, answers = test50
+    q, a = questions[:8], answers[:8]
+
+    class Fixed(torch.nn.Module):
+        """Answers `grids` (the right answer or the unmarked maze) and halts at once."""
+
+        def __init__(self, grids):
+            super().__init__()
+            self.grids = torch.as_tensor(grids.astype(np.int64))
+            self.config = SimpleNamespace(halt_max_steps=2)
+
+        def initial_carry(self, n, device, dtype):
+            return None
+
+        def step(self, carry, batch, segment_fn=None):
+            n = len(batch["tokens"])
+            logits = torch.nn.functional.one_hot(self.grids[:n], 7).float()
+            return carry, SimpleNamespace(logits=logits, q_halt=torch.ones(n), q_continue=torch.zeros(n))
+
+    ids = np.zeros(8, np.int32)
+    right = finalize(evaluate_model(Fixed(a), q, a, ids, 8, torch.device("cpu"), task="maze"))
+    assert right["eval/act_valid_shortest_path"] == 1.0 and right["eval/act_exact_accuracy"] == 1.0
+    unmarked = finalize(evaluate_model(Fixed(q), q, a, ids, 8, torch.device("cpu"), task="maze"))
+    assert unmarked["eval/act_valid_shortest_path"] == 0.0
+    assert "eval/act_valid_shortest_path" not in finalize(evaluate_model(Fixed(a), q, a, ids, 8, torch.device("cpu")))

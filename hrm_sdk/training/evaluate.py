@@ -2,7 +2,8 @@
 
 Every puzzle runs all ``halt_max_steps`` segments (the reference protocol); from the per-segment outputs it
 also reports what ACT halting would have given (stop at the first segment with q_halt > q_continue) and the
-exact accuracy at fixed segment budgets 1, 2, 4, 8, 16.
+exact accuracy at fixed segment budgets 1, 2, 4, 8, 16. For Maze it adds Maze-Hard's second metric: the share of
+answers at ACT halting that mark a valid shortest path (any of them, not only the benchmark's).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ BUDGETS = (1, 2, 4, 8, 16, 32, 64)
 
 @torch.no_grad()
 def evaluate_model(model, inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarray, batch_size: int,
-                   device, bf16: bool = False, segment_fn=None) -> dict:
+                   device, bf16: bool = False, segment_fn=None, task: str | None = None) -> dict:
     """-> metric *sums* and count (so ranks can add them); `finalize` turns them into rates."""
     c = model.config
     was_training = model.training
@@ -26,6 +27,10 @@ def evaluate_model(model, inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np
     budgets = [b for b in BUDGETS if b <= M]
     sums = {"count": 0.0, "exact": 0.0, "token": 0.0, "halt_correct": 0.0, "act_exact": 0.0, "act_steps": 0.0}
     sums.update({f"exact@{b}": 0.0 for b in budgets})
+    if task == "maze":
+        from ..data import maze
+
+        sums["act_valid_shortest"] = 0.0
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if (bf16 and device.type == "cuda") else contextlib.nullcontext()
     dtype = torch.bfloat16 if (bf16 and device.type == "cuda") else torch.float32
     for start in range(0, len(inputs), batch_size):
@@ -39,6 +44,7 @@ def evaluate_model(model, inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np
         act_done = torch.zeros(n, dtype=torch.bool, device=device)
         act_exact = torch.zeros(n, dtype=torch.bool, device=device)
         act_steps = torch.full((n,), M, dtype=torch.long, device=device)
+        act_pred = torch.zeros_like(lab)
         for s in range(1, M + 1):
             with amp:
                 carry, out = model.step(carry, batch, segment_fn=segment_fn)
@@ -49,6 +55,7 @@ def evaluate_model(model, inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np
             stop = (~act_done) & ((out.q_halt > out.q_continue) | (s == M))
             act_exact = torch.where(stop, exact, act_exact)
             act_steps = torch.where(stop, s, act_steps)
+            act_pred = torch.where(stop[:, None], pred, act_pred)
             act_done |= stop
         token = (((pred == lab) & mask).sum(-1) / mask.sum(-1).clamp(min=1))
         sums["count"] += n
@@ -57,6 +64,9 @@ def evaluate_model(model, inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np
         sums["halt_correct"] += ((out.q_halt >= 0) == exact).sum().item()
         sums["act_exact"] += act_exact.sum().item()
         sums["act_steps"] += act_steps.sum().item()
+        if task == "maze":
+            answers = act_pred.cpu().numpy().astype(np.uint8)
+            sums["act_valid_shortest"] += float(maze.valid_optimal(np.asarray(inputs[start:start + n]), answers).sum())
     model.train(was_training)
     return sums
 
@@ -72,4 +82,6 @@ def finalize(sums: dict) -> dict:
         "eval/act_steps": sums["act_steps"] / n,
     }
     out.update({f"eval/exact@{k.split('@')[1]}": v / n for k, v in sums.items() if k.startswith("exact@")})
+    if "act_valid_shortest" in sums:
+        out["eval/act_valid_shortest_path"] = sums["act_valid_shortest"] / n
     return out

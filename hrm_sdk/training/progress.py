@@ -17,7 +17,8 @@ def _fmt(metrics: dict, keys: tuple[str, ...]) -> str:
     return "  ".join(parts)
 
 
-LIVE_KEYS = ("loss", "train/exact_accuracy", "train/steps", "eval/exact_accuracy", "steps_per_s", "mfu")
+LIVE_KEYS = ("loss", "train/exact_accuracy", "train/steps", "eval/exact_accuracy", "eval/act_valid_shortest_path",
+             "steps_per_s", "mfu")
 
 
 class TrainingProgress:

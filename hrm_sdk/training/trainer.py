@@ -199,7 +199,7 @@ class Trainer:
         lo, hi = self.dist.rank * per, min(n, (self.dist.rank + 1) * per)
         sp = self.eval_split
         sums = evaluate_model(self.eval_model, sp.inputs[lo:hi], sp.labels[lo:hi], sp.puzzle_ids[lo:hi],
-                              t.eval_batch_size or self.B, self.device, self.use_bf16)
+                              t.eval_batch_size or self.B, self.device, self.use_bf16, task=sp.meta.task)
         keys = sorted(sums)
         totals = D.all_reduce_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=self.device),
                                   self.dist)
