@@ -150,7 +150,7 @@ def maze(
     solver = MazeSolver(model or None, backend=backend, device=device or None, batch_size=batch_size,
                         max_steps=max_steps or None)
     with progress_bar(solver, len(mazes), "solving"):
-        results = solver.solve_many(text, source)
+        results = solver.solve_many(mazes, source)
     if fmt == OutputFormat.human:
         for r in results:
             how = (f"solved: shortest path of {r.length} moves" if r.solved else f"NOT solved: {r.reason}")

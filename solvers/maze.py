@@ -53,7 +53,8 @@ class MazeSolver(Solver):
         return self.solve_many([maze])[0]
 
     def solve_many(self, mazes, source: str = "<input>") -> list[MazeResult]:
-        """Solve mazes: the text of a maze file, or an iterable of Maze objects / texts / arrays."""
+        """Solve mazes: the text of a maze file, or an iterable of Maze objects / texts / arrays. Maze objects
+        parsed from a file (they carry `source_line`) are reported as `source`:line."""
         t0 = time.perf_counter()
         parsed = self._parse(mazes, source)
         side = int(round(self.meta.seq_len ** 0.5))
@@ -84,7 +85,8 @@ class MazeSolver(Solver):
             return [(m, source) for m in mz.parse_text(mazes, source)]
         out = []
         for k, m in enumerate(mazes):
-            name = f"maze {k + 1}"
+            from_file = isinstance(m, mz.Maze) and m.source_line is not None
+            name = source if from_file else f"maze {k + 1}"
             if isinstance(m, str):
                 found = mz.parse_text(m, name)
                 if len(found) != 1:
