@@ -3,25 +3,34 @@
     python scripts/learning_curve.py solvers/models/sudoku/training/metrics-*.jsonl
 
 Training time is summed from the logged steps/s (so evaluation and checkpoint pauses are excluded); files are
-read in order and a later file continues the step count of the earlier one. Prints a Markdown table.
+read in order and a later file continues the step count of the earlier one. A file's first record also times
+compilation and start-up, so its steps are counted at the rate of the file's second record; a file named
+``metrics-N-stepsA-B.jsonl`` started at step A (else where the previous file's last record was). Prints a
+Markdown table.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+from pathlib import Path
 
 
 def main() -> None:
-    seconds, last_step, rows = 0.0, None, []
+    seconds, last_step, rows = 0.0, 0, []
     for path in sys.argv[1:]:
+        named = re.search(r"steps(\d+)-\d+", Path(path).name)
+        start = int(named.group(1)) if named else last_step
+        pending = None  # steps of this file's first record, timed at the next record's rate
         for line in open(path):
             r = json.loads(line)
             if "steps_per_s" in r:
-                if last_step is not None and r["step"] > last_step:
-                    seconds += (r["step"] - last_step) / r["steps_per_s"]
-                elif last_step is None:
-                    seconds += r["step"] / r["steps_per_s"]
+                if pending is None and last_step <= start:
+                    pending = max(r["step"] - start, 0)
+                else:
+                    seconds += (max(r["step"] - last_step, 0) + (pending or 0)) / r["steps_per_s"]
+                    pending = 0
                 last_step = r["step"]
             if "eval/count" in r:
                 rows.append((seconds, r))

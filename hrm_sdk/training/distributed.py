@@ -1,6 +1,7 @@
 """Process-group setup for ``torchrun`` (DDP over NCCL on GPUs, gloo on CPUs) and small collective helpers.
 
-Without torchrun's environment everything degrades to a single process and the helpers are identities.
+Without torchrun's environment everything degrades to a single process and the helpers are identities. Under
+torchrun the process group and DDP are used even with one process, so a 1-GPU torchrun run exercises NCCL.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ class DistInfo:
     world: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    launched: bool = False  # started by torchrun (joins a process group even when world == 1)
 
     @property
     def is_main(self) -> bool:
@@ -25,7 +27,7 @@ class DistInfo:
 
     @property
     def enabled(self) -> bool:
-        return self.world > 1
+        return self.world > 1 or self.launched
 
 
 def setup(device: str | None = None) -> DistInfo:
@@ -39,9 +41,10 @@ def setup(device: str | None = None) -> DistInfo:
         dev = torch.device("cuda", local_rank)
     else:
         dev = torch.device(want)
-    if world > 1 and not dist.is_initialized():
+    launched = world > 1 or "TORCHELASTIC_RUN_ID" in os.environ
+    if launched and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    return DistInfo(rank=rank, world=world, local_rank=local_rank, device=dev)
+    return DistInfo(rank=rank, world=world, local_rank=local_rank, device=dev, launched=launched)
 
 
 def teardown() -> None:

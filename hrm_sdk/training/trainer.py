@@ -378,9 +378,9 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.toml").write_text(dump_toml(self.cfg.to_dict()))
             log.info("model: %s, %.2fM parameters, %.2f GFLOP per training segment per sample; task %s, "
-                     "%d train examples; %d rank(s) on %s", self.model.config.arch, self.model.num_params() / 1e6,
+                     "%d train examples; %d rank(s) on %s%s", self.model.config.arch, self.model.num_params() / 1e6,
                      self.flops_per_step / self.B / 1e9, self.task, self.train_split.meta.size, self.dist.world,
-                     self.device)
+                     self.device, f" (DDP over {torch.distributed.get_backend()})" if self.dist.enabled else "")
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         acc: dict = {}
         n_acc, t0 = 0, time.perf_counter()
@@ -409,10 +409,11 @@ class Trainer:
                     t0 = time.perf_counter()
                     if stop:
                         raise TrainingInterrupted(self.step, path)
+            path = self.save_checkpoint(eval_metrics)  # progress is safe before the final evaluation
             eval_metrics = self.evaluate()
             if eval_metrics:
                 self._log({"step": self.step, **eval_metrics})
-            path = self.save_checkpoint(eval_metrics)
+                path = self.save_checkpoint(eval_metrics)
             if self.dist.is_main:
                 log.info("finished at step %d; final checkpoint %s", self.step, path)
             return eval_metrics

@@ -25,7 +25,7 @@ cp runs/*.log /tmp/meta/ 2>/dev/null
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > /tmp/meta/gpu.txt
 tar czf "$OUT/meta.tgz" -C /tmp/meta .
 python3 -m cli.main eval sudoku --data data/sudoku/test --model /tmp/bundle/sudoku --backend pytorch --device cuda \
-  --format json > /tmp/meta/eval_sudoku_gpu.json && tail -c 700 /tmp/meta/eval_sudoku_gpu.json
+  --no-repair --format json > /tmp/meta/eval_sudoku_gpu.json && tail -c 700 /tmp/meta/eval_sudoku_gpu.json
 python3 -m cli.main eval maze --data data/maze/test --model /tmp/bundle/maze --backend pytorch --device cuda \
   --format json > /tmp/meta/eval_maze_gpu.json && tail -c 700 /tmp/meta/eval_maze_gpu.json
 tar czf "$OUT/meta.tgz" -C /tmp/meta .

@@ -2,6 +2,7 @@
 # Build the dataset if needed and start a training run in the background (it outlives this command while
 # the machine stays warm). Usage: bash scripts/gpu/start.sh TASK CONFIG [hrm data build options --] [hrm train options]
 #   bash scripts/gpu/start.sh maze configs/maze.toml --generate 20000 -- --set train.steps=5000
+#   NPROC=1 bash scripts/gpu/start.sh sudoku configs/sudoku.toml     # launched through torchrun (DDP path)
 # Source collections travel xz-compressed in .carry/xz/<collection>/ and are unpacked to .carry/data/.
 set -euo pipefail
 task=$1 config=$2; shift 2
@@ -20,5 +21,7 @@ done
 [ -d "data/$task/train" ] || python3 -m cli.main data build "$task" --source ".carry/data/$coll" --out "data/$task" "${build_args[@]}"
 mkdir -p runs
 name=$(basename "$config" .toml)
-setsid nohup python3 -m cli.main train "$config" "$@" > "runs/$name.log" 2>&1 < /dev/null &
+launch=(python3)
+[ -n "${NPROC:-}" ] && launch=(python3 -m torch.distributed.run --standalone --nproc_per_node="$NPROC")
+setsid nohup "${launch[@]}" -m cli.main train "$config" "$@" > "runs/$name.log" 2>&1 < /dev/null &
 echo "started $name (pid $!)"
