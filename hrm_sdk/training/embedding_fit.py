@@ -65,7 +65,7 @@ def fit_puzzle_embeddings(model, inputs: np.ndarray, labels: np.ndarray, version
             opt.step()
             carry.halted = torch.zeros(B, dtype=torch.bool, device=device)
             age += 1
-            losses.append(float(step_loss))
+            losses.append(float(step_loss.detach()))
     finally:
         for p in model.parameters():
             p.requires_grad_(True)

