@@ -110,6 +110,17 @@ def test_sigterm_leaves_a_resumable_checkpoint(tmp_path, sudoku32):
     assert json.loads(r.stdout)["step"] == step + 2
 
 
+def test_repeated_sigterm_is_one_stop_request_and_second_ctrl_c_aborts(tmp_path, sudoku32):
+    """A torchrun worker often gets two SIGTERMs (pkill's and its launcher's forward): both mean "save and stop",
+    so the second must not abort the checkpoint the first asked for. A second Ctrl-C does abort."""
+    tr = trainer_for(tmp_path, sudoku32)
+    tr._on_signal(signal.SIGTERM, None)
+    tr._on_signal(signal.SIGTERM, None)
+    assert tr._stop_signal == signal.SIGTERM
+    with pytest.raises(KeyboardInterrupt):
+        tr._on_signal(signal.SIGINT, None)
+
+
 @pytest.mark.parametrize("arch", ["hrm", "trm"])
 def test_tiny_models_overfit_32_puzzles(tmp_path, sudoku32, arch):
     """Capacity and training-loop check: a tiny model memorises 32 hard puzzles exactly (eval = train set).

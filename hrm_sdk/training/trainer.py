@@ -12,7 +12,9 @@ one process would see, and a resumed run continues the same stream.
 
 Checkpoints (``out_dir/checkpoints/step_NNNNNN/``) are written to a temporary directory and renamed into place;
 ``checkpoints/latest`` names the last complete one. Ctrl-C or SIGTERM finishes the current step, writes a
-checkpoint and exits; a kill at any moment leaves the previous checkpoint intact.
+checkpoint and exits; a second Ctrl-C stops at once. Repeated SIGTERMs count as one (torchrun forwards the
+one its launcher got, so a worker often receives two); a kill at any moment leaves the previous checkpoint
+intact.
 """
 
 from __future__ import annotations
@@ -366,11 +368,13 @@ class Trainer:
         return rec
 
     def _on_signal(self, signum, frame):
-        if self._stop_signal is not None:  # second signal: stop now, the previous checkpoint stays intact
-            raise KeyboardInterrupt
+        if self._stop_signal is not None:
+            if signum == signal.SIGINT:  # a second Ctrl-C: stop now, the previous checkpoint stays intact
+                raise KeyboardInterrupt
+            return  # another SIGTERM (e.g. pkill and torchrun's forward): already stopping
         self._stop_signal = signum
-        log.warning("received %s: finishing step %d and saving a checkpoint (again to abort)",
-                    signal.Signals(signum).name, self.step)
+        log.warning("received %s: finishing step %d and saving a checkpoint%s", signal.Signals(signum).name,
+                    self.step, " (Ctrl-C again to abort)" if signum == signal.SIGINT else "")
 
     def fit(self) -> dict:
         t = self.cfg.train
