@@ -5,7 +5,8 @@
 Training time is summed from the logged steps/s (so evaluation and checkpoint pauses are excluded); files are
 read in order and a later file continues the step count of the earlier one. A file's first record also times
 compilation and start-up, so its steps are counted at the rate of the file's second record; a file named
-``metrics-N-stepsA-B.jsonl`` started at step A (else where the previous file's last record was). Prints a
+``metrics-N-stepsA-B.jsonl`` started at step A (else where the previous file's last record was); steps a chunk
+redoes after restarting from an earlier checkpoint count again, since they took GPU time again. Prints a
 Markdown table.
 """
 
@@ -22,6 +23,7 @@ def main() -> None:
     for path in sys.argv[1:]:
         named = re.search(r"steps(\d+)-\d+", Path(path).name)
         start = int(named.group(1)) if named else last_step
+        last_step = min(last_step, start)  # a chunk that restarts from an earlier checkpoint redoes those steps
         pending = None  # steps of this file's first record, timed at the next record's rate
         for line in open(path):
             r = json.loads(line)

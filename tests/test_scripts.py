@@ -26,3 +26,15 @@ def test_learning_curve_times_chunks_without_their_startup(tmp_path):
     rows = [line for line in out.splitlines() if line.startswith("| 1") or line.startswith("| 2")]
     assert [r.split("|")[2].strip() for r in rows] == ["1.7", "2.5"]  # 100 s, then +50 s
     assert "total training time: 2.5 min over 200 steps" in out
+
+
+def test_learning_curve_counts_redone_steps_again(tmp_path):
+    """A chunk restarted from an older checkpoint (the newest was lost) redoes steps: their time counts again."""
+    _write(tmp_path / "metrics-1-steps0-300.jsonl",
+           [{"step": 100, "steps_per_s": 1.0}, {"step": 200, "steps_per_s": 1.0}, {"step": 300, "steps_per_s": 1.0}])
+    _write(tmp_path / "metrics-2-steps200-400.jsonl",
+           [{"step": 300, "steps_per_s": 0.001}, {"step": 400, "steps_per_s": 1.0}])
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "learning_curve.py"),
+                          str(tmp_path / "metrics-1-steps0-300.jsonl"), str(tmp_path / "metrics-2-steps200-400.jsonl")],
+                         capture_output=True, text=True, check=True).stdout
+    assert "total training time: 8.3 min over 400 steps" in out  # 300 s + 200 s
