@@ -38,23 +38,17 @@ def evaluate(
         from solvers.evaluate import evaluate_arc_fitted
 
         record = evaluate_arc_fitted(model or None, data, limit, device or None, versions, fit_steps)
-        if fmt == OutputFormat.json:
-            output.emit_json(record)
-        else:
-            output.stdout.print(f"ARC, fitted route: {record['tasks']} tasks from {data}, {versions} versions, "
-                                f"{fit_steps} fitting steps, {record['seconds_per_task']} s per task: "
-                                f"pass@1 {record['pass@1']:.2%}, pass@2 {record['pass@2']:.2%}", markup=False)
+        _emit(record, fmt, f"ARC, fitted route: {record['tasks']} tasks from {data}, {versions} versions, "
+                           f"{fit_steps} fitting steps, {record['seconds_per_task']} s per task: "
+                           f"pass@1 {record['pass@1']:.2%}, pass@2 {record['pass@2']:.2%}")
         return
     if route != "known":
         raise HRMError(f"--route {route}: use known or fitted (ARC only)")
     if task == "arc":
         record = evaluate_arc(model or None, data, limit, backend, device or None, batch_size)
-        if fmt == OutputFormat.json:
-            output.emit_json(record)
-        else:
-            output.stdout.print(f"ARC: {record['tasks']} tasks, {record['rows']} augmented test inputs, "
-                                f"{record['segments']} segments in {record['seconds']} s: pass@1 {record['pass@1']:.2%}, "
-                                f"pass@2 {record['pass@2']:.2%}", markup=False)
+        _emit(record, fmt, f"ARC: {record['tasks']} tasks, {record['rows']} augmented test inputs, "
+                           f"{record['segments']} segments in {record['seconds']} s: pass@1 {record['pass@1']:.2%}, "
+                           f"pass@2 {record['pass@2']:.2%}")
         return
     record = evaluate_model(model or None, task, data, limit, backend, device or None, batch_size, repair)
     if fmt == OutputFormat.json:
@@ -75,3 +69,11 @@ def evaluate(
                             f"the same search without the network solves {rep['search_without_network']:.2%}",
                             markup=False)
     output.stdout.print(f"  {net['seconds']:.1f} s", markup=False)
+
+
+def _emit(record: dict, fmt: OutputFormat, line: str) -> None:
+    """The record as JSON, or its one-line human summary."""
+    if fmt == OutputFormat.json:
+        output.emit_json(record)
+    else:
+        output.stdout.print(line, markup=False)
