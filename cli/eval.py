@@ -28,6 +28,8 @@ def evaluate(
                                             "of task JSON files).")] = "known",
     versions: Annotated[int, typer.Option(help="ARC fitted route: augmented versions per task.")] = 8,
     fit_steps: Annotated[int, typer.Option(help="ARC fitted route: embedding-fitting steps.")] = 200,
+    fit_loss: Annotated[str, typer.Option(help="ARC fitted route: auto (the model's training loss) | softmax | "
+                                               "stablemax.")] = "auto",
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json.")] = OutputFormat.human,
 ) -> None:
     """Exact accuracy (ACT halting and fixed budgets), mean segments, and task-specific checks."""
@@ -37,9 +39,11 @@ def evaluate(
     if task == "arc" and route == "fitted":
         from solvers.evaluate import evaluate_arc_fitted
 
-        record = evaluate_arc_fitted(model or None, data, limit, device or None, versions, fit_steps)
+        record = evaluate_arc_fitted(model or None, data, limit, device or None, versions, fit_steps,
+                                     fit_loss=fit_loss)
         _emit(record, fmt, f"ARC, fitted route: {record['tasks']} tasks from {data}, {versions} versions, "
-                           f"{fit_steps} fitting steps, {record['seconds_per_task']} s per task: "
+                           f"{fit_steps} fitting steps ({record['fit_loss_kind']} loss), "
+                           f"{record['seconds_per_task']} s per task: "
                            f"pass@1 {record['pass@1']:.2%}, pass@2 {record['pass@2']:.2%}")
         return
     if route != "known":

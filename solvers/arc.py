@@ -10,7 +10,8 @@ de-augmented and ranked by vote count, then mean halting confidence; the top two
   trainer), so each trained version's puzzle embedding is used as is.
 - ``fitted``: any other task. The network is frozen and a fresh puzzle embedding is fitted per augmented version
   (dihedral x colour permutation) on the task's demonstration pairs (``hrm_sdk.training.embedding_fit``), within
-  ``fit_steps``. Fitting needs gradients, so the solver runs on the PyTorch backend.
+  ``fit_steps``, with the token loss the network was trained with (``fit_loss="auto"``, read from the model
+  card). Fitting needs gradients, so the solver runs on the PyTorch backend.
 """
 
 from __future__ import annotations
@@ -56,22 +57,32 @@ class ARCSolver(Solver):
 
     def __init__(self, model=None, backend: str = "pytorch", device: str | None = None, batch_size: int = 64,
                  max_steps: int | None = None, versions: int = 8, fit_steps: int = 200, fit_lr: float = 1e-2,
-                 attempts: int = 2, seed: int = 0, route: str = "auto"):
+                 attempts: int = 2, seed: int = 0, route: str = "auto", fit_loss: str = "auto"):
         if backend not in ("pytorch", "auto"):
             raise HRMError("ARC tasks need the PyTorch backend (embeddings are fitted with gradients)")
         if route not in ("auto", "fitted"):
             raise HRMError(f"route {route!r}: use auto (trained embeddings when the model knows the task) or fitted")
+        if fit_loss not in ("auto", "softmax", "stablemax"):
+            raise HRMError(f"fit loss {fit_loss!r}: use auto (the model's training loss), softmax or stablemax")
         super().__init__(model, "pytorch", device, batch_size, max_steps)
         self.versions, self.fit_steps, self.fit_lr, self.attempts, self.seed = versions, fit_steps, fit_lr, attempts, seed
         self.route = route
+        self.fit_loss = self._trained_loss() if fit_loss == "auto" else fit_loss
+
+    def _trained_loss(self) -> str:
+        """The token loss in the model card's training config (softmax for cards without one)."""
+        from hrm_sdk.checkpoint import read_card
+
+        loss = read_card(self.model_path).get("train_config", {}).get("train", {}).get("loss", "softmax")
+        return loss if loss in ("softmax", "stablemax") else "softmax"
 
     def known_versions(self, task_id: str) -> tuple[list, np.ndarray] | None:
         """(augmentations, puzzle ids) of the versions the model was trained on for this task, if any."""
         path = self.model_path / "arc_versions.npz" if self.model_path.is_dir() else None
         if path is None or not path.is_file():
             return None
-        tasks, table = arc.load_versions(path)
-        if task_id not in tasks:
+        tasks, table, trained = arc.load_versions(path)
+        if task_id not in tasks or not trained[tasks.index(task_id)]:
             return None
         vs = np.flatnonzero(table.task == tasks.index(task_id))
         return [table[int(v)] for v in vs], (vs + 1).astype(np.int32)
@@ -113,7 +124,8 @@ class ARCSolver(Solver):
                 demo_ver.append(v)
         model = self.backend.graph.model
         fit = fit_puzzle_embeddings(model, np.stack(demo_in), np.stack(demo_out), np.asarray(demo_ver), len(augs),
-                                    steps=self.fit_steps, lr=self.fit_lr, seed=self.seed, device=self.backend.device)
+                                    steps=self.fit_steps, lr=self.fit_lr, seed=self.seed, loss=self.fit_loss,
+                                    device=self.backend.device)
         results = self._predict(task, augs, np.arange(len(augs)), table=fit.table)
         return self._result(task, augs, results, "fitted", (fit.losses[0], float(np.mean(fit.losses[-10:]))), t0)
 

