@@ -30,6 +30,8 @@ def evaluate(
     fit_steps: Annotated[int, typer.Option(help="ARC fitted route: embedding-fitting steps.")] = 200,
     fit_loss: Annotated[str, typer.Option(help="ARC fitted route: auto (the model's training loss) | softmax | "
                                                "stablemax.")] = "auto",
+    tasks_per_batch: Annotated[int, typer.Option(help="ARC fitted route: tasks fitted together in one batch "
+                                                      "(throughput on a GPU; 1 = each task alone).")] = 1,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json.")] = OutputFormat.human,
 ) -> None:
     """Exact accuracy (ACT halting and fixed budgets), mean segments, and task-specific checks."""
@@ -40,7 +42,7 @@ def evaluate(
         from solvers.evaluate import evaluate_arc_fitted
 
         record = evaluate_arc_fitted(model or None, data, limit, device or None, versions, fit_steps,
-                                     fit_loss=fit_loss)
+                                     fit_loss=fit_loss, tasks_per_batch=tasks_per_batch)
         _emit(record, fmt, f"ARC, fitted route: {record['tasks']} tasks from {data}, {versions} versions, "
                            f"{fit_steps} fitting steps ({record['fit_loss_kind']} loss), "
                            f"{record['seconds_per_task']} s per task: "

@@ -97,10 +97,14 @@ class ARCSolver(Solver):
             return self._result(task, augs, results, "known", None, t0)
         return self._solve_fitted(task, t0)
 
-    def _predict(self, task, augs, ids, table=None):
+    def _predict(self, task, augs, ids):
+        items = [(arc.encode_grid(aug.apply(inp)), int(pid)) for aug, pid in zip(augs, ids) for inp, _ in task.test]
+        return self._run_with_table(items, None)
+
+    def _run_with_table(self, items, table):
+        """The ACT loop over (tokens, row) items, rows indexing `table` (fitted embeddings) when given."""
         import torch
 
-        items = [(arc.encode_grid(aug.apply(inp)), int(pid)) for aug, pid in zip(augs, ids) for inp, _ in task.test]
         model = self.backend.graph.model
         saved = model.puzzle_emb
         try:
@@ -112,22 +116,46 @@ class ARCSolver(Solver):
             model.puzzle_emb = saved
 
     def _solve_fitted(self, task, t0) -> ARCResult:
+        return self.fit_and_solve([task], t0)[0]
+
+    def fit_and_solve(self, tasks: list, t0: float | None = None) -> list[ARCResult]:
+        """The fitted route for several tasks at once: their embeddings are fitted in one batch (each task keeps
+        its own rows in flight, ``embedding_fit``) and their test inputs predicted together, which keeps a GPU
+        busy where one task's 16-row batches do not. Each result's ``seconds`` is its share of the wall time."""
         from hrm_sdk.training.embedding_fit import fit_puzzle_embeddings
 
-        augs = arc.task_augmentations(task, self.versions - 1, np.random.default_rng(self.seed))
-        demo_in, demo_out, demo_ver = [], [], []
-        for v, aug in enumerate(augs):
-            for inp, out in task.train:
-                x, y = arc.encode_pair(aug.apply(inp), aug.apply(out))
-                demo_in.append(x)
-                demo_out.append(y)
-                demo_ver.append(v)
+        t0 = time.perf_counter() if t0 is None else t0
+        tasks = [self._task(t) for t in tasks]
+        aug_sets = [arc.task_augmentations(t, self.versions - 1, np.random.default_rng(self.seed)) for t in tasks]
+        offsets = np.concatenate([[0], np.cumsum([len(a) for a in aug_sets])])
+        demo_in, demo_out, demo_ver, demo_task = [], [], [], []
+        for k, (task, augs) in enumerate(zip(tasks, aug_sets)):
+            for v, aug in enumerate(augs):
+                for inp, out in task.train:
+                    x, y = arc.encode_pair(aug.apply(inp), aug.apply(out))
+                    demo_in.append(x)
+                    demo_out.append(y)
+                    demo_ver.append(offsets[k] + v)
+                    demo_task.append(k)
         model = self.backend.graph.model
-        fit = fit_puzzle_embeddings(model, np.stack(demo_in), np.stack(demo_out), np.asarray(demo_ver), len(augs),
-                                    steps=self.fit_steps, lr=self.fit_lr, seed=self.seed, loss=self.fit_loss,
-                                    device=self.backend.device)
-        results = self._predict(task, augs, np.arange(len(augs)), table=fit.table)
-        return self._result(task, augs, results, "fitted", (fit.losses[0], float(np.mean(fit.losses[-10:]))), t0)
+        fit = fit_puzzle_embeddings(model, np.stack(demo_in), np.stack(demo_out), np.asarray(demo_ver),
+                                    int(offsets[-1]), steps=self.fit_steps, lr=self.fit_lr, seed=self.seed,
+                                    loss=self.fit_loss, device=self.backend.device, groups=np.asarray(demo_task))
+        items = [(arc.encode_grid(aug.apply(inp)), int(offsets[k] + v))
+                 for k, (task, augs) in enumerate(zip(tasks, aug_sets))
+                 for v, aug in enumerate(augs) for inp, _ in task.test]
+        results = self._run_with_table(items, fit.table)
+        share = (time.perf_counter() - t0) / len(tasks)
+        out, start = [], 0
+        for k, (task, augs) in enumerate(zip(tasks, aug_sets)):
+            n = len(augs) * len(task.test)
+            losses = fit.group_losses[:, k]
+            r = self._result(task, augs, results[start:start + n], "fitted",
+                             (float(losses[0]), float(np.mean(losses[-10:]))), t0)
+            r.seconds = share
+            out.append(r)
+            start += n
+        return out
 
     def _result(self, task, augs, results, route, fit_loss, t0) -> ARCResult:
         keys = [(i, v) for v in range(len(augs)) for i in range(len(task.test))]

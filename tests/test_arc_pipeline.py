@@ -138,11 +138,11 @@ def test_eval_arc_fitted_route_scores_attempts(arc_run, tmp_path, monkeypatch):
     assert rec["route"] == "fitted" and rec["tasks"] == 2 and len(rec["per_task"]) == 2
     assert 0.0 <= rec["pass@1"] <= rec["pass@2"] <= 1.0 and rec["seconds_per_task"] > 0
 
-    def second_attempt_right(self, task):  # the scoring, isolated: wrong first attempt, right second one
-        atts = [[[[9]], np.asarray(out).tolist()] for _, out in task.test]
-        return ARCResult(task.id, atts, [], "fitted", None, 0.01)
+    def second_attempt_right(self, tasks):  # the scoring, isolated: wrong first attempt, right second one
+        return [ARCResult(t.id, [[[[9]], np.asarray(out).tolist()] for _, out in t.test], [], "fitted", None, 0.01)
+                for t in tasks]
 
-    monkeypatch.setattr(ARCSolver, "solve", second_attempt_right)
+    monkeypatch.setattr(ARCSolver, "fit_and_solve", second_attempt_right)
     from solvers.evaluate import evaluate_arc_fitted
 
     rec = evaluate_arc_fitted(str(ckpt), str(folder))

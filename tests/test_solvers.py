@@ -133,6 +133,53 @@ def test_arc_embedding_fit_lowers_loss_and_is_deterministic(tmp_path):
     assert list(sub) == [runs[0].task_id] and set(sub[runs[0].task_id][0]) <= {"attempt_1", "attempt_2"}
 
 
+def test_tasks_fitted_together_do_not_interact(tmp_path):
+    """Fitting two tasks in one batch: the first task's embeddings come out the same whatever the second task's
+    demonstrations say, and each task gets its own loss curve."""
+    import torch
+
+    from hrm_sdk.model import HRM, ModelConfig
+    from hrm_sdk.training.embedding_fit import fit_puzzle_embeddings
+
+    torch.manual_seed(0)
+    model = HRM(ModelConfig(arch="trm", vocab_size=12, seq_len=900, num_puzzle_ids=5, hidden_size=32, num_heads=2,
+                            L_layers=1, H_cycles=2, L_cycles=2, puzzle_emb_len=2, halt_max_steps=2))
+    rng = np.random.default_rng(0)
+    inputs = rng.integers(2, 12, (12, 900)).astype(np.int32)
+    labels = rng.integers(2, 12, (12, 900)).astype(np.int32)
+    versions, groups = np.array([0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3]), np.repeat([0, 1], 6)
+    other = labels.copy()
+    other[6:] = rng.integers(2, 12, (6, 900))  # the second task's demonstrations change
+    fits = [fit_puzzle_embeddings(model, inputs, lab, versions, 4, steps=6, lr=0.05, batch_size=4, segments=2,
+                                  groups=groups) for lab in (labels, other)]
+    assert torch.allclose(fits[0].table[:2], fits[1].table[:2], atol=1e-6)
+    assert not torch.allclose(fits[0].table[2:], fits[1].table[2:])
+    assert fits[0].group_losses.shape == (6, 2)
+    np.testing.assert_allclose(fits[0].group_losses[:, 0], fits[1].group_losses[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(fits[0].group_losses.mean(1), fits[0].losses, rtol=1e-5)  # 4 rows per task
+
+
+def test_arc_solver_fits_several_tasks_in_one_batch(tmp_path):
+    import torch
+
+    from hrm_sdk.checkpoint import save_model
+    from hrm_sdk.data import arc
+    from hrm_sdk.data.examples import HERE
+    from hrm_sdk.model import HRM, ModelConfig
+    from solvers.arc import ARCSolver
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch="trm", vocab_size=12, seq_len=900, num_puzzle_ids=5, hidden_size=32, num_heads=2,
+                      L_layers=1, H_cycles=2, L_cycles=2, puzzle_emb_len=2, halt_max_steps=2)
+    save_model(tmp_path / "arc", HRM(cfg), {"task": "arc"})
+    tasks = [arc.load_task(p) for p in sorted(HERE.glob("arc-*.json"))]
+    solver = ARCSolver(tmp_path / "arc", versions=2, fit_steps=3)
+    together = solver.fit_and_solve(tasks)
+    assert [r.task_id for r in together] == [t.id for t in tasks]
+    assert all(r.route == "fitted" and len(r.attempts) == len(t.test) for r, t in zip(together, tasks))
+    assert solver.solve(tasks[0]).fit_loss == solver.fit_and_solve(tasks[:1])[0].fit_loss  # one task: same path
+
+
 def test_parse_errors_reach_the_solver(solver):
     with pytest.raises(PuzzleParseError, match="expected 81 cells"):
         solver.solve_many(LINE[:80])

@@ -6,6 +6,11 @@ augmented version of the task) is trained on the task's demonstration pairs, wit
 as training: rows stay in flight across segments (carry detached), one Adam step per segment, and a row
 restarts with a new demonstration after ``segments`` segments. Deterministic for a fixed seed on the CPU.
 
+Several tasks can be fitted in one call (``groups``: the task of each row): every task then keeps its own
+``batch_size`` rows in flight, so each gets the same number of rows per step as when fitted alone, while the
+GPU sees one batch of ``batch_size x tasks`` rows instead of many small ones. A row's loss reaches only its own
+embedding, and Adam's update does not depend on the loss scale, so the tasks do not interact.
+
     table, losses = fit_puzzle_embeddings(model, inputs, labels, versions, num_versions=8, steps=200)
 """
 
@@ -23,12 +28,15 @@ from .losses import token_losses
 class FitResult:
     table: torch.Tensor  # [num_versions, hidden]
     losses: list  # mean token loss per optimisation step
+    group_losses: np.ndarray  # [steps, groups]: the same per task (group), in the order of np.unique(groups)
 
 
 def fit_puzzle_embeddings(model, inputs: np.ndarray, labels: np.ndarray, versions: np.ndarray, num_versions: int,
                           steps: int = 200, lr: float = 1e-2, batch_size: int = 16, segments: int = 4,
-                          seed: int = 0, loss: str = "softmax", device=None) -> FitResult:
-    """Fit `num_versions` embeddings on (inputs, labels) rows, row i belonging to version versions[i]."""
+                          seed: int = 0, loss: str = "softmax", device=None, groups: np.ndarray | None = None
+                          ) -> FitResult:
+    """Fit `num_versions` embeddings on (inputs, labels) rows, row i belonging to version versions[i] (and to
+    task groups[i], when several tasks are fitted together)."""
     device = device or next(model.parameters()).device
     gen = np.random.default_rng(seed)
     torch_gen = torch.Generator().manual_seed(seed)
@@ -41,16 +49,24 @@ def fit_puzzle_embeddings(model, inputs: np.ndarray, labels: np.ndarray, version
     init = init.to(device).expand(num_versions, -1)
     table = (init + 0.01 * torch.randn(init.shape, generator=torch_gen).to(device)).clone().requires_grad_(True)
     opt = torch.optim.Adam([table], lr=lr)
-    B = min(batch_size, len(inputs))
-    rows = gen.choice(len(inputs), B, replace=len(inputs) < B)
+    groups = np.zeros(len(inputs), dtype=np.int64) if groups is None else np.asarray(groups)
+    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    per = [min(batch_size, len(m)) for m in members]
+    slot_group = np.repeat(np.arange(len(members)), per)  # slot i always holds a row of task slot_group[i]
+    rows = np.concatenate([m[gen.choice(len(m), k, replace=False)] for m, k in zip(members, per)])
+    B = len(rows)
     carry = model.initial_carry(B, device=device)
     age = np.zeros(B, dtype=np.int64)
-    losses = []
+    losses, group_losses = [], []
+    slot_group_t = torch.as_tensor(slot_group, device=device)
     try:
         for _ in range(steps):
             expired = age >= segments
             if expired.any():
-                rows[expired] = gen.choice(len(inputs), int(expired.sum()))
+                for g, m in enumerate(members):
+                    hit = expired & (slot_group == g)
+                    if hit.any():
+                        rows[hit] = m[gen.choice(len(m), int(hit.sum()))]
                 age[expired] = 0
                 carry.halted = torch.as_tensor(expired, device=device)
             tok = torch.as_tensor(inputs[rows], device=device)
@@ -66,8 +82,11 @@ def fit_puzzle_embeddings(model, inputs: np.ndarray, labels: np.ndarray, version
             carry.halted = torch.zeros(B, dtype=torch.bool, device=device)
             age += 1
             losses.append(float(step_loss.detach()))
+            sums = torch.zeros(len(members), device=device).index_add_(0, slot_group_t, per_row.detach().float())
+            group_losses.append((sums.cpu().numpy() / np.asarray(per)).tolist())
     finally:
         for p in model.parameters():
             p.requires_grad_(True)
         model.train(was_training)
-    return FitResult(table=table.detach(), losses=losses)
+    return FitResult(table=table.detach(), losses=losses,
+                     group_losses=np.asarray(group_losses).reshape(-1, len(members)))
