@@ -127,10 +127,12 @@ def test_tiny_models_overfit_32_puzzles(tmp_path, sudoku32, arch):
 
     The accuracy checked is the one the runtime delivers: each puzzle stops at its first segment with
     q_halt > q_continue. (Running all segments regardless is worse this early: training halts rows as soon
-    as Q says they are solved, so late segments get little training.)
+    as Q says they are solved, so late segments get little training.) The learning rate decays (cosine to 0):
+    at a constant 3e-3 the run memorised everything on one CPU and plateaued at 31% (TRM) on another whose
+    float kernels differ (AVX2 only); with the decay both architectures reach 100% there by step 600.
     """
     tr = trainer_for(tmp_path, sudoku32, arch=arch, steps=1000, global_batch_size=32, lr=3e-3, lr_warmup_steps=20,
-                     ema=False, eval_interval=100, eval_limit=0, log_interval=100, checkpoint_interval=1000)
+                     lr_min_ratio=0.0, ema=False, eval_interval=100, eval_limit=0, log_interval=100, checkpoint_interval=1000)
     tr.fit()
     evals = [r for r in records(tmp_path / "run") if "eval/count" in r]
     best = max(r["eval/act_exact_accuracy"] for r in evals)
