@@ -6,6 +6,8 @@ The weights are rounded to fp16 once, and both files are made from that rounding
 Runtime backends run identical weights. The ONNX export checks itself against PyTorch (see exporters).
 Measured results and the model card are added by hand after ``hrm eval`` (see the MODEL_CARD.md files).
 An ARC checkpoint keeps its version table (``arc_versions.npz``) and gets no ONNX: ARCSolver runs on PyTorch.
+``--no-onnx`` stops after the weights (the GPU session scripts use it: the export and its self-check are CPU work,
+minutes of held GPU time); export later with ``hrm export onnx DEST --weights fp16``, which writes the same file.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("checkpoint")
     ap.add_argument("dest")
+    ap.add_argument("--no-onnx", action="store_true", help="write the weights only; export ONNX later")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     import torch
@@ -40,6 +43,9 @@ def main() -> None:
         shutil.copyfile(versions, dest / versions.name)
     if card.get("task") == "arc":
         print(f"{dest}: fp16 weights and the ARC version table (no ONNX: ARC runs on PyTorch)")
+        return
+    if args.no_onnx:
+        print(f"{dest}: fp16 weights (no ONNX: run hrm export onnx {dest} --weights fp16)")
         return
     result = export_onnx(dest, out=dest / "model.onnx", weights="fp16")
     print(result)

@@ -6,7 +6,8 @@ Training time is summed from the logged steps/s (so evaluation and checkpoint pa
 read in order and a later file continues the step count of the earlier one. A file's first record also times
 compilation and start-up, so its steps are counted at the rate of the file's second record; a file named
 ``metrics-N-stepsA-B.jsonl`` started at step A (else where the previous file's last record was); steps a chunk
-redoes after restarting from an earlier checkpoint count again, since they took GPU time again. Prints a
+redoes after restarting from an earlier checkpoint count again, since they took GPU time again. Files named
+``metrics-N-...`` are read in the order of N (a shell glob puts ``metrics-10`` before ``metrics-2``). Prints a
 Markdown table.
 """
 
@@ -18,9 +19,14 @@ import sys
 from pathlib import Path
 
 
+def chunk_order(path: str) -> tuple[int, str]:
+    numbered = re.match(r"metrics-(\d+)-", Path(path).name)
+    return (int(numbered.group(1)) if numbered else 0, path)
+
+
 def main() -> None:
     seconds, last_step, rows = 0.0, 0, []
-    for path in sys.argv[1:]:
+    for path in sorted(sys.argv[1:], key=chunk_order):
         named = re.search(r"steps(\d+)-\d+", Path(path).name)
         start = int(named.group(1)) if named else last_step
         last_step = min(last_step, start)  # a chunk that restarts from an earlier checkpoint redoes those steps

@@ -38,3 +38,15 @@ def test_learning_curve_counts_redone_steps_again(tmp_path):
                           str(tmp_path / "metrics-1-steps0-300.jsonl"), str(tmp_path / "metrics-2-steps200-400.jsonl")],
                          capture_output=True, text=True, check=True).stdout
     assert "total training time: 8.3 min over 400 steps" in out  # 300 s + 200 s
+
+
+def test_learning_curve_reads_chunks_in_numeric_order(tmp_path):
+    """The shell's glob lists metrics-10 before metrics-2; the curve must still run 1, 2, ..., 10."""
+    names = []
+    for n in range(1, 11):
+        name = tmp_path / f"metrics-{n}-steps{(n - 1) * 100}-{n * 100}.jsonl"
+        _write(name, [{"step": (n - 1) * 100 + 50, "steps_per_s": 1.0}, {"step": n * 100, "steps_per_s": 1.0}])
+        names.append(str(name))
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "learning_curve.py"), *sorted(names)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "total training time: 16.7 min over 1000 steps" in out  # 10 chunks x 100 s, none counted twice
