@@ -33,7 +33,8 @@ def train(
     try:
         metrics = trainer.fit()
     except TrainingInterrupted as exc:
-        output.error(f"{exc}; resume with: hrm train {config} --resume")
+        if trainer.dist.is_main:  # only rank 0 writes checkpoints, so only it can say where to resume from
+            output.error(f"{exc}; resume with: hrm train {config} --resume")
         raise typer.Exit(output.EXIT_INTERRUPTED) from None
     finally:
         from hrm_sdk.training import distributed

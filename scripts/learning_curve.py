@@ -2,7 +2,8 @@
 
     python scripts/learning_curve.py solvers/models/sudoku/training/metrics-*.jsonl
 
-Training time is summed from the logged steps/s (so evaluation and checkpoint pauses are excluded); files are
+Training time is summed from the logged steps/s (so evaluation and checkpoint pauses are excluded), and GPU
+time is that time multiplied by each record's number of ranks (``world``, 1 where a record lacks it); files are
 read in order and a later file continues the step count of the earlier one. A file's first record also times
 compilation and start-up, so its steps are counted at the rate of the file's second record; a file named
 ``metrics-N-stepsA-B.jsonl`` started at step A (else where the previous file's last record was); steps a chunk
@@ -25,7 +26,7 @@ def chunk_order(path: str) -> tuple[int, str]:
 
 
 def main() -> None:
-    seconds, last_step, rows = 0.0, 0, []
+    seconds, gpu_seconds, last_step, rows = 0.0, 0.0, 0, []
     for path in sorted(sys.argv[1:], key=chunk_order):
         named = re.search(r"steps(\d+)-\d+", Path(path).name)
         start = int(named.group(1)) if named else last_step
@@ -37,21 +38,23 @@ def main() -> None:
                 if pending is None and last_step <= start:
                     pending = max(r["step"] - start, 0)
                 else:
-                    seconds += (max(r["step"] - last_step, 0) + (pending or 0)) / r["steps_per_s"]
+                    dt = (max(r["step"] - last_step, 0) + (pending or 0)) / r["steps_per_s"]
+                    seconds += dt
+                    gpu_seconds += dt * r.get("world", 1)
                     pending = 0
                 last_step = r["step"]
             if "eval/count" in r:
-                rows.append((seconds, r))
-    maze = any("eval/act_valid_shortest_path" in r for _, r in rows)  # Maze runs log it from 2026-11-24 on
-    print("| step | training time (min) | eval puzzles | exact (16 segments) | exact (ACT halting) | mean segments |"
-          + (" valid shortest path (ACT) |" if maze else ""))
-    print("|---:|---:|---:|---:|---:|---:|" + ("---:|" if maze else ""))
-    for sec, r in rows:
+                rows.append((seconds, gpu_seconds, r))
+    maze = any("eval/act_valid_shortest_path" in r for _, _, r in rows)  # Maze runs log it from 2026-11-24 on
+    print("| step | training time (min) | GPU time (min) | eval puzzles | exact (16 segments) | exact (ACT halting) | "
+          "mean segments |" + (" valid shortest path (ACT) |" if maze else ""))
+    print("|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if maze else ""))
+    for sec, gpu_sec, r in rows:
         vsp = r.get("eval/act_valid_shortest_path")
-        print(f"| {r['step']} | {sec / 60:.1f} | {r['eval/count']} | {r['eval/exact_accuracy']:.1%} | "
+        print(f"| {r['step']} | {sec / 60:.1f} | {gpu_sec / 60:.1f} | {r['eval/count']} | {r['eval/exact_accuracy']:.1%} | "
               f"{r['eval/act_exact_accuracy']:.1%} | {r['eval/act_steps']:.2f} |"
               + ((f" {vsp:.1%} |" if vsp is not None else " — |") if maze else ""))
-    print(f"\ntotal training time: {seconds / 60:.1f} min over {last_step} steps")
+    print(f"\ntotal training time: {seconds / 60:.1f} min over {last_step} steps; {gpu_seconds / 60:.1f} GPU-minutes")
 
 
 if __name__ == "__main__":

@@ -50,3 +50,45 @@ def test_learning_curve_reads_chunks_in_numeric_order(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "learning_curve.py"), *sorted(names)],
                          capture_output=True, text=True, check=True).stdout
     assert "total training time: 16.7 min over 1000 steps" in out  # 10 chunks x 100 s, none counted twice
+
+
+def test_learning_curve_counts_gpu_time_per_rank(tmp_path):
+    """A chunk trained on 2 GPUs (records with world = 2) costs twice its wall time in GPU time."""
+    _write(tmp_path / "metrics-1-steps0-200.jsonl",
+           [{"step": 100, "steps_per_s": 1.0}, {"step": 200, "steps_per_s": 1.0}])
+    _write(tmp_path / "metrics-2-steps200-400.jsonl",
+           [{"step": 300, "steps_per_s": 0.001, "world": 2}, {"step": 400, "steps_per_s": 2.0, "world": 2}])
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "learning_curve.py"),
+                          str(tmp_path / "metrics-1-steps0-200.jsonl"), str(tmp_path / "metrics-2-steps200-400.jsonl")],
+                         capture_output=True, text=True, check=True).stdout
+    assert "total training time: 5.0 min over 400 steps; 6.7 GPU-minutes" in out  # 200 s + 100 s x 2 GPUs
+
+
+def test_compare_runs_reports_loss_gaps_and_scaling_per_world(tmp_path):
+    def rec(step, loss, sps, world, **kw):
+        return {"step": step, "loss": loss, "samples_per_s": sps, "steps_per_s": sps / 100, "world": world, **kw}
+
+    # reference: 1 rank at 1000 samples/s (its first record, slowed by compilation, must not count)
+    _write(tmp_path / "one.jsonl", [rec(100, 2.0, 10.0, 1), rec(200, 1.5, 1000.0, 1), rec(300, 1.0, 1000.0, 1)])
+    # 2 ranks at 1800 samples/s, then resumed on 1 rank at step 300
+    _write(tmp_path / "two.jsonl", [rec(100, 2.1, 20.0, 2, **{"dist/replica_mismatches": 0}),
+                                    rec(200, 1.5, 1800.0, 2, **{"dist/replica_mismatches": 0}),
+                                    rec(300, 1.3, 5.0, 1), rec(400, 1.2, 990.0, 1)])
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_runs.py"), f"one={tmp_path / 'one.jsonl'}",
+                          f"two={tmp_path / 'two.jsonl'}", "--every", "100", "--format", "json"],
+                         capture_output=True, text=True, check=True).stdout
+    res = json.loads(out)
+    two = res["runs"]["two"]
+    assert two["throughput"]["2"]["samples_per_s"] == 1800.0
+    assert two["throughput"]["2"]["scaling_efficiency"] == 0.9
+    assert res["runs"]["one"]["throughput"]["1"]["samples_per_s"] == 1000.0
+    assert two["throughput"]["1"] == {"records": 1, "samples_per_s": 990.0, "steps_per_s": 9.9,
+                                      "scaling_efficiency": 0.99}
+    assert two["loss_diff"]["max_abs"] == 0.30000000000000004 and two["loss_diff"]["at_step_of_max"] == 300
+    assert two["replica_checks"] == {"checks": 2, "mismatched_tensors": 0}
+    md = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_runs.py"), f"one={tmp_path / 'one.jsonl'}",
+                         f"two={tmp_path / 'two.jsonl'}"], capture_output=True, text=True, check=True).stdout
+    assert "| two | 400 | 2 | 1800 | 18.00 | 90% |" in md
+    bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_runs.py"), "one=/nonexistent"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "expected NAME=path/to/metrics.jsonl" in bad.stderr

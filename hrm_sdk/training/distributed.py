@@ -78,3 +78,36 @@ def any_rank(flag: bool, info: DistInfo) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=info.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def fingerprint(t: torch.Tensor) -> torch.Tensor:
+    """An int64 checksum of a tensor's bits: equal tensors give equal sums; one changed bit changes it.
+
+    Integer sums wrap around and are associative, so the value does not depend on the reduction order.
+    """
+    flat = t.detach().contiguous().reshape(-1)
+    bits = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[flat.element_size()]
+    words = flat.view(bits).long()
+    weights = torch.arange(1, len(words) + 1, device=words.device, dtype=torch.int64) % 1_000_003 + 1
+    return (words * weights).sum()
+
+
+def mismatched_replicas(named: dict[str, torch.Tensor], info: DistInfo) -> list[str]:
+    """Names of the tensors whose bits differ between this rank and rank 0 on any rank (a collective).
+
+    Every rank returns the same list. Without a process group nothing can differ.
+    """
+    if not info.enabled or info.world == 1:
+        return []
+    names = sorted(named)
+    mine = torch.stack([fingerprint(named[k]).to(info.device) for k in names])
+    every = all_gather_cat(mine[None], info)  # (world, len(names))
+    differs = (every != every[0]).any(dim=0).cpu().tolist()
+    return [k for k, d in zip(names, differs) if d]
+
+
+def broadcast_from_main(tensors: list[torch.Tensor], info: DistInfo) -> None:
+    """Overwrite these tensors on every rank with rank 0's copy (in place)."""
+    if info.enabled and info.world > 1:
+        for t in tensors:
+            dist.broadcast(t.data, src=0)

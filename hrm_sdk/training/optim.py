@@ -4,7 +4,7 @@
   scale) or AdamW, with decoupled weight decay.
 - Puzzle embeddings: the table is a buffer, not a parameter. Each step the rows a batch touches are read into
   a leaf tensor; after backward, ``sign_sgd_rows`` sums the gradients of duplicate ids (gathered from every
-  rank under DDP) and applies sign-SGD with decoupled weight decay to those rows only, so an ARC table of
+  rank under DDP, summed in a fixed order so that every rank updates its copy identically) and applies sign-SGD with decoupled weight decay to those rows only, so an ARC table of
   hundreds of thousands of rows costs nothing per step beyond the rows in the batch.
 - Schedule: linear warm-up, then constant (``lr_min_ratio = 1``) or cosine down to ``lr * lr_min_ratio``.
 """
@@ -46,7 +46,9 @@ def sign_sgd_rows(table: Tensor, ids: Tensor, grads: Tensor, lr: float, weight_d
     """table[u] <- table[u] * (1 - lr*wd) - lr * sign(sum of grads of rows with id u), for touched ids u."""
     unique, inverse = torch.unique(ids.long(), return_inverse=True)
     summed = torch.zeros(len(unique), grads.shape[-1], dtype=torch.float32, device=grads.device)
-    summed.index_add_(0, inverse, grads.float())
+    # index_put_ with accumulate sums duplicates in a fixed order on CUDA (index_add_ uses atomics), so every
+    # DDP rank, holding the same gathered ids and gradients, computes bit-identical rows.
+    summed.index_put_((inverse,), grads.float(), accumulate=True)
     rows = table[unique]
     table[unique] = (rows * (1 - lr * weight_decay) - lr * torch.sign(summed)).to(table.dtype)
 

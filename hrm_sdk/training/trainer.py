@@ -298,10 +298,12 @@ class Trainer:
                                steps=state["carry.steps"][s].to(self.device),
                                halted=torch.as_tensor(self.halted[s], device=self.device))
         else:
-            log.warning("checkpoint has no in-flight states; the %d rows in flight restart their puzzles", self.B)
+            if self.dist.is_main:
+                log.warning("checkpoint has no in-flight states; the %d rows in flight restart their puzzles", self.B)
             self.halted[:] = True
         self._truncate_metrics()
-        log.info("resumed from %s at step %d", path, self.step)
+        if self.dist.is_main:
+            log.info("resumed from %s at step %d", path, self.step)
 
     def _warm_start(self, path: Path) -> None:
         """Start from another run's weights (raw and EMA) and step count, with fresh optimiser moments.
@@ -327,8 +329,9 @@ class Trainer:
         self.step = int(card.get("step", 0))
         self.stream = SampleStream(self.stream.sampler, seed=self.cfg.run.seed + self.step)
         self.explore_gen.manual_seed(self.cfg.run.seed + 1 + self.step)
-        log.info("warm start from %s at step %d (raw weights: %s)", path, self.step,
-                 "train_state" if raw_file.is_file() else "the EMA weights")
+        if self.dist.is_main:
+            log.info("warm start from %s at step %d (raw weights: %s)", path, self.step,
+                     "train_state" if raw_file.is_file() else "the EMA weights")
 
     def _truncate_metrics(self) -> None:
         """Drop metric lines written after the checkpoint we resume from, so the stream stays consistent."""
@@ -362,10 +365,29 @@ class Trainer:
                "train/count": int(s["count"]), "train/accuracy": s["accuracy"] / n,
                "train/exact_accuracy": s["exact_accuracy"] / n, "train/q_halt_accuracy": s["q_halt_accuracy"] / n,
                "train/steps": s["steps"] / n,
-               "samples_per_s": steps * self.B / seconds, "steps_per_s": steps / seconds}
+               "samples_per_s": steps * self.B / seconds, "steps_per_s": steps / seconds, "world": self.dist.world}
         if self.peak:
-            rec["mfu"] = self.flops_per_step * steps / seconds / self.peak
+            rec["mfu"] = self.flops_per_step * steps / seconds / (self.peak * self.dist.world)  # per GPU
         return rec
+
+    def _check_replicas(self) -> int:
+        """Compare every rank's weights, puzzle-embedding table and EMA with rank 0's, bit for bit.
+
+        DDP keeps the weights equal by construction and the puzzle embeddings are updated from gathered
+        gradients on every rank, so a difference means a bug or faulty hardware: it is logged, counted in the
+        metrics and repaired by copying rank 0's tensors, so the ranks do not drift apart.
+        """
+        named = {f"param.{k}": p for k, p in self.model.named_parameters()}
+        named["puzzle_emb"] = self.model.puzzle_emb
+        if self.ema is not None:
+            named.update({f"ema.{k}": v for k, v in self.ema.shadow.items()})
+        bad = D.mismatched_replicas(named, self.dist)
+        if bad:
+            if self.dist.is_main:
+                log.warning("step %d: %d tensor(s) differ between ranks (%s); copying rank 0's", self.step,
+                            len(bad), ", ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""))
+            D.broadcast_from_main([named[k] for k in bad], self.dist)
+        return len(bad)
 
     def _on_signal(self, signum, frame):
         if self._stop_signal is not None:
@@ -373,8 +395,9 @@ class Trainer:
                 raise KeyboardInterrupt
             return  # another SIGTERM (e.g. pkill and torchrun's forward): already stopping
         self._stop_signal = signum
-        log.warning("received %s: finishing step %d and saving a checkpoint%s", signal.Signals(signum).name,
-                    self.step, " (Ctrl-C again to abort)" if signum == signal.SIGINT else "")
+        if self.dist.is_main:
+            log.warning("received %s: finishing step %d and saving a checkpoint%s", signal.Signals(signum).name,
+                        self.step, " (Ctrl-C again to abort)" if signum == signal.SIGINT else "")
 
     def fit(self) -> dict:
         t = self.cfg.train
@@ -399,6 +422,8 @@ class Trainer:
                     if self.device.type == "cuda":
                         torch.cuda.synchronize()
                     rec = self._reduce_train_metrics(acc, n_acc, time.perf_counter() - t0)
+                    if self.dist.world > 1:
+                        rec["dist/replica_mismatches"] = self._check_replicas()
                     self._log(rec)
                     acc, n_acc, t0 = {}, 0, time.perf_counter()
                 else:

@@ -9,3 +9,6 @@ export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 # onnxruntime-gpu, when assembled from parts (DEVELOPERS.md), shadows the machine's CPU-only onnxruntime.
 if [ -d /tmp/ort-site ]; then export PYTHONPATH="/tmp/ort-site:$PYTHONPATH"; fi
+# NVLink multicast stays off on the multi-GPU machines (a program using it can take the host's shared GPUs out
+# of service); the image sets these, and torchrun's workers inherit them from here too.
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1

@@ -11,14 +11,7 @@ if [[ " $* " == *" -- "* ]]; then
   while [ "$1" != "--" ]; do build_args+=("$1"); shift; done; shift
 fi
 source scripts/gpu/env.sh
-coll=$([ "$task" = maze ] && echo maze-hard || echo "$task")
-mkdir -p ".carry/data/$coll"
-for f in .carry/xz/"$coll"/*.xz; do
-  [ -e "$f" ] || continue
-  out=".carry/data/$coll/$(basename "$f" .xz)"
-  [ -f "$out" ] || xz -dc "$f" > "$out"
-done
-[ -d "data/$task/train" ] || python3 -m cli.main data build "$task" --source ".carry/data/$coll" --out "data/$task" "${build_args[@]}"
+bash scripts/gpu/data.sh "$task" ${build_args[@]+"${build_args[@]}"}
 mkdir -p runs
 name=$(basename "$config" .toml)
 launch=(python3)
