@@ -88,6 +88,12 @@ def test_cli_bad_config_is_one_line(tmp_path):
     assert r.stderr.strip().count("\n") == 0 and "unknown key 'steppes'" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_checkpoint_card_says_which_step_its_evaluation_is_from(tmp_path, sudoku32):
+    trainer_for(tmp_path, sudoku32, steps=14, eval_interval=10, checkpoint_interval=12).fit()
+    card = json.loads((tmp_path / "run" / "checkpoints" / "step_000012" / "model.json").read_text())
+    assert card["step"] == 12 and card["eval"]["eval/step"] == 10
+
+
 def test_sigterm_leaves_a_resumable_checkpoint(tmp_path, sudoku32):
     cfg = tmp_path / "c.toml"
     cfg.write_text(tiny_config(tmp_path, sudoku32, steps=100000, checkpoint_interval=1000, eval_interval=0, log_interval=2))

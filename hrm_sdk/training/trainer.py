@@ -205,7 +205,8 @@ class Trainer:
         keys = sorted(sums)
         totals = D.all_reduce_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=self.device),
                                   self.dist)
-        return finalize(dict(zip(keys, totals.tolist())))
+        # the step travels with the numbers: a later checkpoint's card carries the last evaluation made
+        return {**finalize(dict(zip(keys, totals.tolist()))), "eval/step": self.step}
 
     # --- checkpoints -------------------------------------------------------------------------------------
 
