@@ -4,8 +4,9 @@
   scale) or AdamW, with decoupled weight decay.
 - Puzzle embeddings: the table is a buffer, not a parameter. Each step the rows a batch touches are read into
   a leaf tensor; after backward, ``sign_sgd_rows`` sums the gradients of duplicate ids (gathered from every
-  rank under DDP, summed in a fixed order so that every rank updates its copy identically) and applies sign-SGD with decoupled weight decay to those rows only, so an ARC table of
-  hundreds of thousands of rows costs nothing per step beyond the rows in the batch.
+  rank under DDP, summed in a fixed order so that every rank updates its copy identically) and applies
+  sign-SGD with decoupled weight decay to those rows only, so an ARC table of hundreds of thousands of rows
+  costs nothing per step beyond the rows in the batch.
 - Schedule: linear warm-up, then constant (``lr_min_ratio = 1``) or cosine down to ``lr * lr_min_ratio``.
 """
 
