@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -34,7 +35,8 @@ def train(
         metrics = trainer.fit()
     except TrainingInterrupted as exc:
         if trainer.dist.is_main:  # only rank 0 writes checkpoints, so only it can say where to resume from
-            output.error(f"{exc}; resume with: hrm train {config} --resume")
+            again = shlex.join(["hrm", "train", str(config), *(a for o in overrides for a in ("--set", o)), "--resume"])
+            output.error(f"{exc}; resume with: {again}")
         raise typer.Exit(output.EXIT_INTERRUPTED) from None
     finally:
         from hrm_sdk.training import distributed

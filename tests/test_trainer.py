@@ -59,6 +59,17 @@ def test_resume_continues_the_same_metrics_stream(tmp_path, sudoku32):
     assert records(tmp_path / "run") == full
 
 
+def test_resume_names_config_values_that_differ_from_the_checkpoints(tmp_path, sudoku32, caplog):
+    trainer_for(tmp_path, sudoku32, steps=4).fit()
+    with caplog.at_level("WARNING", logger="hrm_sdk.training.trainer"):
+        Trainer(load_config(text=tiny_config(tmp_path, sudoku32, steps=4)), resume=True, show_progress=False)
+    assert "differs from the checkpoint" not in caplog.text  # the same config read again: nothing to say
+    with caplog.at_level("WARNING", logger="hrm_sdk.training.trainer"):
+        Trainer(load_config(text=tiny_config(tmp_path, sudoku32, steps=4), overrides=["train.steps=9"]),
+                resume=True, show_progress=False)
+    assert "differs from the checkpoint's: train.steps: 4 -> 9" in caplog.text
+
+
 def test_refuses_to_overwrite_a_run_and_resume_without_checkpoint(tmp_path, sudoku32):
     trainer_for(tmp_path, sudoku32, steps=5).fit()
     with pytest.raises(ConfigError, match="--resume"):
@@ -98,7 +109,8 @@ def test_sigterm_leaves_a_resumable_checkpoint(tmp_path, sudoku32):
     cfg = tmp_path / "c.toml"
     cfg.write_text(tiny_config(tmp_path, sudoku32, steps=100000, checkpoint_interval=1000, eval_interval=0, log_interval=2))
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "train", str(cfg)], cwd=tmp_path, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "train", str(cfg), "--set", "train.lr_warmup_steps=3"],
+                            cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = tmp_path / "run" / "metrics.jsonl"
     deadline = time.time() + 60
@@ -107,7 +119,8 @@ def test_sigterm_leaves_a_resumable_checkpoint(tmp_path, sudoku32):
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "resume with: hrm train" in err and "Traceback" not in err
+    # The hint repeats the overrides: without them a resume would silently train under another config.
+    assert f"resume with: hrm train {cfg} --set train.lr_warmup_steps=3 --resume" in err and "Traceback" not in err
     latest = (tmp_path / "run" / "checkpoints" / "latest").read_text().strip()
     step = int(latest.split("_")[1])
     assert step >= 4

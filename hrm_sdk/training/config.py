@@ -92,6 +92,17 @@ class Config:
 SECTIONS = {"run": RunConfig, "data": DataConfig, "train": TrainConfig}
 
 
+def config_changes(before: dict, after: dict) -> list[str]:
+    """``section.key: old -> new`` for every value that differs between two ``Config.to_dict()`` results."""
+    changes = []
+    for section in sorted(set(before) | set(after)):
+        old, new = before.get(section) or {}, after.get(section) or {}
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                changes.append(f"{section}.{key}: {old.get(key)!r} -> {new.get(key)!r}")
+    return changes
+
+
 def _check_type(value, annotation, where: str):
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):

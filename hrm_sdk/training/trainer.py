@@ -305,6 +305,20 @@ class Trainer:
         self._truncate_metrics()
         if self.dist.is_main:
             log.info("resumed from %s at step %d", path, self.step)
+            self._warn_config_changes(path)
+
+    def _warn_config_changes(self, path: Path) -> None:
+        """A resume reads the config again: name every value that differs from the one the checkpoint was made
+        with (a forgotten ``--set`` silently changes the schedule or the run directory otherwise)."""
+        from .config import config_changes
+
+        try:
+            saved = json.loads((path / "model.json").read_text())["train_config"]
+        except (OSError, ValueError, KeyError):
+            log.warning("%s: no train_config in model.json; cannot compare the config with the checkpoint's", path)
+            return
+        for change in config_changes(saved, self.cfg.to_dict()):
+            log.warning("resumed with a config that differs from the checkpoint's: %s", change)
 
     def _warm_start(self, path: Path) -> None:
         """Start from another run's weights (raw and EMA) and step count, with fresh optimiser moments.
