@@ -36,6 +36,8 @@ class StaggeredHalting:
 
     def __init__(self, inner):
         self.inner, self.meta, self.max_batch = inner, inner.meta, inner.max_batch
+        self.fixed_batch, self.supports_move = inner.fixed_batch, inner.supports_move
+        self.rows = 0  # rows computed, over all segments
 
     def allocate(self, n):
         self.inner.allocate(n)
@@ -46,8 +48,13 @@ class StaggeredHalting:
         self.target[slots] = tokens.astype(np.int64).sum(1) % self.meta.halt_max_steps + 1
         self.count[slots] = 0
 
+    def move(self, src, dst):
+        self.inner.move(src, dst)
+        self.target[dst], self.count[dst] = self.target[src], self.count[src]
+
     def step(self, n):
         self.inner.step(n)
+        self.rows += n
         self.count[:n] += 1
         halt = (self.count[:n] >= self.target[:n]).astype(np.float32)
         return halt, 1 - halt
@@ -65,6 +72,22 @@ def test_continuous_batching_equals_one_at_a_time(path, request):
     single = [run_all(backend, [it], batch_size=1)[0] for it in items]
     assert [r.index for r in batched] == list(range(24))
     assert len({r.steps for r in batched}) > 1  # puzzles really halted at different segments
+    for b, s in zip(batched, single):
+        assert b.steps == s.steps and np.array_equal(b.prediction, s.prediction)
+        np.testing.assert_allclose(b.confidence, s.confidence, atol=1e-5)
+
+
+@pytest.mark.parametrize("path", ["tiny_model", "tiny_onnx"])
+def test_finished_rows_are_not_computed_once_the_queue_is_empty(path, request):
+    """When no puzzles are left to load, the running ones move down into freed slots: every row computed is a
+    segment some puzzle needed (the last slot no longer drags the finished ones along), and results stay as
+    if each puzzle ran alone."""
+    backend = StaggeredHalting(load(request.getfixturevalue(path)))
+    items = puzzles(24, start=5)
+    single = [run_all(backend, [it], batch_size=1)[0] for it in items]
+    backend.rows = 0
+    batched = run_all(backend, items, batch_size=7)
+    assert backend.rows == sum(r.steps for r in batched)
     for b, s in zip(batched, single):
         assert b.steps == s.steps and np.array_equal(b.prediction, s.prediction)
         np.testing.assert_allclose(b.confidence, s.confidence, atol=1e-5)

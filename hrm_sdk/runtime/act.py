@@ -3,7 +3,9 @@
 Each slot of the batch holds one puzzle. After every segment the loop reads q_halt/q_continue for all slots,
 halts each puzzle on its own (q_halt > q_continue once ``min_steps`` are done, or ``max_steps`` reached, or
 only ``max_steps`` with ``halting="max"`` as in the reference evaluation), emits the halted puzzles' results,
-and refills their slots from the input queue at once, so the batch stays full while work remains.
+and refills their slots from the input queue at once, so the batch stays full while work remains. When the
+queue runs dry, the puzzles still running move down into freed slots (backends with ``supports_move``), so
+the batch shrinks to them.
 Rows never interact, so a puzzle's result does not depend on what shares the batch with it.
 
     backend = runtime.load("model.onnx")
@@ -89,6 +91,21 @@ def run_act(backend: Backend, items: Iterable[tuple[np.ndarray, int]], batch_siz
         if slots:
             backend.load(np.asarray(slots), np.stack(toks), np.asarray(ids, dtype=np.int32))
 
+    def compact() -> None:
+        """With nothing left to load, move the running puzzles above the first holes down into them, so that
+        step(n) stops computing finished rows (on a CPU the last slow puzzle of a batch otherwise drags the
+        whole batch through every segment it runs)."""
+        active = np.flatnonzero(slot_item >= 0)
+        src = active[active >= len(active)]
+        if not len(src):
+            return
+        dst = np.setdiff1d(np.arange(len(active)), active)
+        backend.move(src, dst)
+        slot_item[dst], steps[dst] = slot_item[src], steps[src]
+        slot_item[src] = -1
+        free[:] = np.flatnonzero(slot_item < 0).tolist()  # sorted, so still a heap
+
+    can_move = getattr(backend, "supports_move", False) and not getattr(backend, "fixed_batch", False)
     refill()
     while (slot_item >= 0).any():
         n = int(np.flatnonzero(slot_item >= 0).max()) + 1
@@ -109,6 +126,8 @@ def run_act(backend: Backend, items: Iterable[tuple[np.ndarray, int]], batch_siz
                 slot_item[slot] = -1
                 heapq.heappush(free, int(slot))
             refill()
+            if exhausted and can_move:
+                compact()
 
 
 def run_all(backend: Backend, items: Iterable[tuple[np.ndarray, int]], batch_size: int = 64,

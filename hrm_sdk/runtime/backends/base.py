@@ -2,7 +2,9 @@
 
 The host-side ACT loop (``runtime/act.py``) owns which puzzle sits in which slot. It loads puzzles with
 ``load`` (the slot restarts from the initial states at its next segment), runs ``step(n)`` for slots
-``[0, n)`` and reads back only the halting values, and calls ``fetch_logits`` for the slots that halted.
+``[0, n)`` and reads back only the halting values, and calls ``fetch_logits`` for the slots that halted. Once
+no puzzles are left to load, it ``move``s the last running puzzles down into freed slots (backends with
+``supports_move``), so that ``n`` counts only running puzzles.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ class Backend(ABC):
     name: str = "backend"
     max_batch: int | None = None  # the largest batch the artefact accepts (TensorRT profile max)
     fixed_batch: bool = False  # step() always runs all slots (compiled or bound shapes)
+    supports_move: bool = False  # move() is implemented (_move_states)
 
     def __init__(self, meta: SegmentMeta):
         self.meta = meta
@@ -38,6 +41,16 @@ class Backend(ABC):
         self.tokens[slots] = tokens
         self.puzzle_ids[slots] = puzzle_ids
         self.reset[slots] = True
+
+    def move(self, src: np.ndarray, dst: np.ndarray) -> None:
+        """Move the puzzles in slots `src` (inputs and states, mid-run) to the empty slots `dst`."""
+        self.tokens[dst] = self.tokens[src]
+        self.puzzle_ids[dst] = self.puzzle_ids[src]
+        self.reset[dst] = self.reset[src]
+        self._move_states(src, dst)
+
+    def _move_states(self, src: np.ndarray, dst: np.ndarray) -> None:
+        raise NotImplementedError(f"{self.name} cannot move states between slots")
 
     def step(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Run one segment for slots [0, n); -> (q_halt, q_continue) as fp32 [n] on the host."""

@@ -111,6 +111,7 @@ class OnnxBackend(Backend):
             raise HRMError("ONNX Runtime could not start its CUDA provider (CUDA 13 / cuDNN 9 libraries not "
                            "found); install them with: pip install 'hrm-sdk[gpu]', or use --device cpu")
         self.fixed_batch = self.cuda
+        self.supports_move = not self.cuda
         super().__init__(read_meta(path, self.session))
         if self.meta.state_dtype not in NP_DTYPES:
             raise ArtefactError(f"{path}: {self.meta.precision} graphs do not run on ONNX Runtime; export fp32 or fp16")
@@ -137,6 +138,9 @@ class OnnxBackend(Backend):
         self.cur = 0
         self.d_logits = dev((capacity, m.seq_len, m.vocab_size), np.float32)
         self.binding = self.session.io_binding()
+
+    def _move_states(self, src, dst) -> None:
+        self.z_H[dst], self.z_L[dst] = self.z_H[src], self.z_L[src]
 
     def _run(self, n: int):
         if not self.cuda:

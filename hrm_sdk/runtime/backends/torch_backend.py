@@ -30,6 +30,7 @@ class TorchBackend(Backend):
         self.graph = SegmentGraph(model.float()).to(self.device).eval()
         self.run_graph = torch.compile(self.graph, dynamic=False) if compile else self.graph
         self.fixed_batch = compile
+        self.supports_move = not compile
         super().__init__(meta_from_card(model.config.to_dict(), card or {}, precision,
                                         model.H_init.tolist(), model.L_init.tolist()))
 
@@ -42,6 +43,10 @@ class TorchBackend(Backend):
         self.z_H = t.zeros(shape, device=self.device, dtype=self.state_dtype)
         self.z_L = t.zeros(shape, device=self.device, dtype=self.state_dtype)
         self.logits = None
+
+    def _move_states(self, src, dst) -> None:
+        s, d = (self.torch.as_tensor(np.asarray(x), device=self.device) for x in (src, dst))
+        self.z_H[d], self.z_L[d] = self.z_H[s], self.z_L[s]
 
     def _run(self, n: int):
         t = self.torch
