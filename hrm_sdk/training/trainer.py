@@ -309,7 +309,7 @@ class Trainer:
 
     def _warn_config_changes(self, path: Path) -> None:
         """A resume reads the config again: name every value that differs from the one the checkpoint was made
-        with (a forgotten ``--set`` silently changes the schedule or the run directory otherwise)."""
+        with (a forgotten ``--set`` would otherwise change the schedule silently)."""
         from .config import config_changes
 
         try:
