@@ -156,3 +156,24 @@ def test_tiny_models_overfit_32_puzzles(tmp_path, sudoku32, arch):
     evals = [r for r in records(tmp_path / "run") if "eval/count" in r]
     best = max(r["eval/act_exact_accuracy"] for r in evals)
     assert best == 1.0, evals[-1]
+
+
+def test_a_new_lr_cycle_warms_up_and_decays_from_its_start():
+    from hrm_sdk.training.optim import lr_factor
+
+    # a run warm-started at step 40,000 with a new 10,000-step cycle: warm-up from ~0, peak, cosine to 0
+    assert lr_factor(40_000, 500, 50_000, 0.0, start=40_000) == pytest.approx(1 / 500)
+    assert lr_factor(40_500, 500, 50_000, 0.0, start=40_000) == pytest.approx(1.0)
+    assert lr_factor(45_250, 500, 50_000, 0.0, start=40_000) == pytest.approx(0.5)
+    assert lr_factor(50_000, 500, 50_000, 0.0, start=40_000) == pytest.approx(0.0)
+    assert lr_factor(45_250, 500, 50_000, 0.0) == pytest.approx(0.0, abs=0.05)  # without it: the old tail
+
+
+def test_lr_cycle_start_must_lie_inside_the_run(tmp_path):
+    from hrm_sdk.errors import ConfigError
+    from hrm_sdk.training.config import load_config
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[model]\narch = "trm"\n[train]\nsteps = 100\nlr_cycle_start = 100\n')
+    with pytest.raises(ConfigError, match="lr_cycle_start"):
+        load_config(cfg)

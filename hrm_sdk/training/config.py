@@ -46,6 +46,7 @@ class TrainConfig:
     lr: float = 1e-4
     lr_min_ratio: float = 1.0  # 1.0 = constant after warm-up; < 1 = cosine decay to lr * ratio
     lr_warmup_steps: int = 2000
+    lr_cycle_start: int = 0  # step where warm-up and decay start: a new cycle for a run warm-started mid-way
     beta1: float = 0.9
     beta2: float = 0.95
     weight_decay: float = 0.1
@@ -146,6 +147,7 @@ def _validate(cfg: Config) -> None:
         (t.lr > 0, "train.lr must be > 0"),
         (0 <= t.lr_min_ratio <= 1, "train.lr_min_ratio must be in [0, 1]"),
         (t.lr_warmup_steps >= 0, "train.lr_warmup_steps must be >= 0"),
+        (0 <= t.lr_cycle_start < t.steps, f"train.lr_cycle_start must be in [0, train.steps), got {t.lr_cycle_start}"),
         (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, "train.beta1/beta2 must be in [0, 1)"),
         (0 < t.ema_rate < 1, "train.ema_rate must be in (0, 1)"),
         (t.log_interval >= 1 and t.checkpoint_interval >= 1, "train.log_interval and checkpoint_interval must be >= 1"),

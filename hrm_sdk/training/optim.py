@@ -7,7 +7,8 @@
   rank under DDP, summed in a fixed order so that every rank updates its copy identically) and applies
   sign-SGD with decoupled weight decay to those rows only, so an ARC table of hundreds of thousands of rows
   costs nothing per step beyond the rows in the batch.
-- Schedule: linear warm-up, then constant (``lr_min_ratio = 1``) or cosine down to ``lr * lr_min_ratio``.
+- Schedule: linear warm-up, then constant (``lr_min_ratio = 1``) or cosine down to ``lr * lr_min_ratio``; a run
+  warm-started from another's weights can begin a new cycle at ``lr_cycle_start`` (warm-up and decay again).
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ def build_optimizer(params, cfg) -> torch.optim.Optimizer:
     return AdamAtan2(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay, a=1.0, b=1.0)
 
 
-def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
-    """Multiplier of the base LR for the update that follows `step` completed steps."""
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float, start: int = 0) -> float:
+    """Multiplier of the base LR for the update that follows `step` completed steps, in a cycle that begins at
+    step `start` (0: the run's first step; later: a warm restart of a run continued from its weights)."""
+    step, total = step - start, total - start
     if step < warmup:
         return (step + 1) / warmup
     if min_ratio >= 1.0:

@@ -165,7 +165,7 @@ class Trainer:
 
         self.carry.halted = torch.as_tensor(self.halted[self.local], device=dev)
         leaf = self.model.puzzle_emb[ids.long()].clone().requires_grad_(True)
-        factor = lr_factor(self.step, t.lr_warmup_steps, t.steps, t.lr_min_ratio)
+        factor = lr_factor(self.step, t.lr_warmup_steps, t.steps, t.lr_min_ratio, t.lr_cycle_start)
         for group in self.optimizer.param_groups:
             group["lr"] = t.lr * factor
         with self._autocast():
@@ -372,8 +372,8 @@ class Trainer:
         s = dict(zip(keys, vals))
         n = max(s["count"], 1.0)
         rec = {"step": self.step, "epoch": self.stream.epoch,
-               "lr": self.cfg.train.lr * lr_factor(self.step - 1, self.cfg.train.lr_warmup_steps,
-                                                   self.cfg.train.steps, self.cfg.train.lr_min_ratio),
+               "lr": self.cfg.train.lr * lr_factor(self.step - 1, self.cfg.train.lr_warmup_steps, self.cfg.train.steps,
+                                                   self.cfg.train.lr_min_ratio, self.cfg.train.lr_cycle_start),
                "loss": s["loss"] / (steps * self.B), "lm_loss": s["lm_loss"] / (steps * self.B),
                "q_halt_loss": s["q_halt_loss"] / (steps * self.B),
                "q_continue_loss": s["q_continue_loss"] / (steps * self.B),
