@@ -27,6 +27,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .arc import INVERSE_DIHEDRAL, Augmentation, VersionTable, crop_shapes, dihedral
+from ..runtime.views import sigmoid as _sigmoid
 from .dataset import Split
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,6 @@ class Candidate(NamedTuple):
 
 
 Ranked = dict  # Key -> list[Candidate], best first
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return np.exp(-np.logaddexp(0.0, -np.asarray(x, dtype=np.float64)))
 
 
 class VoteTally:

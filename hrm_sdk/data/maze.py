@@ -20,6 +20,7 @@ Usage::
     tokens = encode(mazes[0].grid)                   # uint8 [900]
     answer = canonical_answer(mazes[0])              # the benchmark's path, tokens [900]
     check = check_path(mazes[0], model_output)       # PathCheck(valid, optimal, length, shortest, reason)
+    seen = apply_dihedral(tokens, 1)                 # rot90; invert_dihedral undoes it (test-time views)
     build("data/maze", "../shared/data/maze-hard", generate=10_000)
 
 Input files: a maze is consecutive rows of ``# SGo`` characters; an empty line separates mazes; a line of
@@ -46,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PuzzleParseError
+from ..errors import HRMError, PuzzleParseError
 
 log = logging.getLogger(__name__)
 
@@ -673,6 +674,15 @@ def apply_dihedral(tokens: np.ndarray, t) -> np.ndarray:
 def invert_dihedral(tokens: np.ndarray, t) -> np.ndarray:
     """Undo ``apply_dihedral(tokens, t)``."""
     return apply_dihedral(tokens, np.asarray(DIHEDRAL_INVERSE)[np.asarray(t)])
+
+
+def view_transforms(k: int) -> list[int]:
+    """The K test-time views (``hrm_sdk.runtime.views``): dihedral transforms 0..k-1, identity first; apply
+    with ``apply_dihedral``, undo with ``invert_dihedral``. A view's de-augmented answer is the tie-break path
+    of the transformed maze, so it can be another shortest path than the benchmark's label."""
+    if not 1 <= k <= len(_DIHEDRAL):
+        raise HRMError(f"views must be 1..{len(_DIHEDRAL)} (the rotations and reflections of a maze), got {k}")
+    return list(range(k))
 
 
 def augment_batch(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator,

@@ -9,6 +9,10 @@ Formats accepted by ``parse_text`` (auto-detected, several puzzles per file, ``#
   lines such as ``------+-------+------``.
 
 Tokens: PAD=0, blank=1, digit d -> d+1. Labels are the solution's tokens on all 81 cells (givens included).
+
+Augmentation: ``SudokuTransform`` (cell permutation + digit relabelling) works on digits (``apply``/``invert``)
+and on tokens (``apply_tokens``/``invert_tokens``); ``augment_batch`` draws one per training row, and
+``view_transforms(k)`` gives the fixed test-time views (identity first) that ``hrm_sdk.runtime.views`` votes over.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidPuzzleError, PuzzleParseError
+from ..errors import HRMError, InvalidPuzzleError, PuzzleParseError
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +240,20 @@ class SudokuTransform:
         inv_map = np.argsort(self.digit_map).astype(np.uint8)
         return inv_map[np.asarray(cells)][..., inv_perm]
 
+    @property
+    def token_map(self) -> np.ndarray:
+        """uint8 [VOCAB_SIZE]: the relabelling on tokens (PAD and blank kept), as ``augment_batch`` applies it."""
+        return np.concatenate([[0], np.asarray(self.digit_map, np.uint8) + 1]).astype(np.uint8)
+
+    def apply_tokens(self, tokens: np.ndarray) -> np.ndarray:
+        """The transform of token rows ``[..., 81]`` (a puzzle or an answer)."""
+        return self.token_map[np.asarray(tokens)[..., self.cell_perm]]
+
+    def invert_tokens(self, tokens: np.ndarray) -> np.ndarray:
+        """Undo ``apply_tokens``; any token 0..10 maps back (a predicted blank stays blank)."""
+        inv_map = np.argsort(self.token_map).astype(np.uint8)
+        return inv_map[np.asarray(tokens)][..., np.argsort(self.cell_perm)]
+
 
 def _grouped_perm(rng: np.random.Generator, n: int) -> np.ndarray:
     """[n, 9] maps from new line to old line: a permutation of the 3 groups and of the 3 lines in each."""
@@ -253,6 +271,16 @@ def random_transforms(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.
     digits = np.zeros((n, 10), dtype=np.uint8)
     digits[:, 1:] = 1 + np.argsort(rng.random((n, 9)), axis=1)
     return perm.reshape(n, 81), digits
+
+
+def view_transforms(k: int, seed: int = 0) -> list[SudokuTransform]:
+    """The K test-time views (``hrm_sdk.runtime.views``): the identity, then k - 1 symmetries drawn by
+    ``random_transforms`` from a generator seeded with ``seed`` (the same views on every call)."""
+    if k < 1:
+        raise HRMError(f"views must be >= 1 (1 = the puzzle as given), got {k}")
+    views = [SudokuTransform(np.arange(SEQ_LEN), np.arange(10, dtype=np.uint8))]
+    perm, digits = random_transforms(np.random.default_rng(seed), k - 1)
+    return views + [SudokuTransform(p, d) for p, d in zip(perm, digits)]
 
 
 def augment_batch(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

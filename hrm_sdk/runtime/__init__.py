@@ -3,6 +3,7 @@
     from hrm_sdk import runtime
     backend = runtime.load("model.onnx")                 # or a model directory, or model.engine
     results = runtime.run_all(backend, [(tokens, 0), ...], batch_size=64)
+    voted = runtime.run_views(backend, inputs, runtime.Views(k, apply, invert))   # test-time augmentation voting
 
 Importing this package does not import torch: the ONNX Runtime path starts fast.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from .act import ACTPolicy, SegmentResult, run_act, run_all  # noqa: F401
 from .formats import FORMATS, format_of, get_format  # noqa: F401
+from .views import Candidate, Views, ViewResult, run_views, vote  # noqa: F401
 
 
 def backend_class(fmt_name: str):
