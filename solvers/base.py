@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hrm_sdk import runtime
 from hrm_sdk.errors import ArtefactError, HRMError, MissingExtraError
-from hrm_sdk.runtime import ACTPolicy, run_act
+from hrm_sdk.runtime import ACTPolicy, Views, run_act, run_views
 
 from . import registry
 
@@ -51,6 +51,24 @@ def open_backend(path: Path, backend: str = "auto", device: str | None = None):
                         + (f"; tried {'; '.join(tried)}" if tried else ""))
 
 
+def task_views(task: str, k: int) -> Views:
+    """The K test-time views of a task for ``hrm_sdk.runtime.views``: fixed Sudoku symmetries (identity first) or
+    the first K dihedral transforms of a maze. Raises HRMError for a K the task cannot have (ARC votes over the
+    augmented versions of its own pipeline)."""
+    if task == "sudoku":
+        from hrm_sdk.data import sudoku
+
+        ts = sudoku.view_transforms(k)
+        return Views(k, lambda tokens, v: ts[v].apply_tokens(tokens), lambda tokens, v: ts[v].invert_tokens(tokens))
+    if task == "maze":
+        from hrm_sdk.data import maze
+
+        ds = maze.view_transforms(k)
+        return Views(k, lambda tokens, v: maze.apply_dihedral(tokens, ds[v]),
+                     lambda tokens, v: maze.invert_dihedral(tokens, ds[v]))
+    raise HRMError(f"test-time views are for sudoku and maze, not {task} (ARC votes over its own augmented versions)")
+
+
 @dataclass
 class SolverConfig:
     batch_size: int = 64
@@ -61,6 +79,7 @@ class SolverConfig:
 
 class Solver:
     task = ""
+    views: Views | None = None  # test-time views (subclasses that support them); None: the puzzle as given
 
     def __init__(self, model: str | Path | None = None, backend: str = "auto", device: str | None = None,
                  batch_size: int = 64, max_steps: int | None = None, min_steps: int = 1, halting: str = "q"):
@@ -78,6 +97,12 @@ class Solver:
     @property
     def meta(self):
         return self.backend.meta
+
+    def run_views(self, inputs, views: Views, keep_logits: bool = False):
+        """``hrm_sdk.runtime.run_views`` with this solver's batch size and policy; `self.on_result`, if set, is
+        called once per puzzle when all its views are done."""
+        return run_views(self.backend, inputs, views, batch_size=self.config.batch_size, policy=self.policy,
+                         keep_logits=keep_logits, on_puzzle=self.on_result)
 
     def run(self, items, policy: ACTPolicy | None = None, keep_logits: bool = False):
         """The ACT loop over (tokens, puzzle_id) items; results in input order. `self.on_result`, if set,

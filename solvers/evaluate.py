@@ -2,7 +2,10 @@
 
 Network alone: exact accuracy under ACT halting, mean segments, and exact accuracy at fixed budgets of
 1, 2, 4, 8, 16 segments (``hrm_sdk.runtime.evaluate``). Sudoku adds the solver's verification-and-repair
-route; Maze adds the valid-shortest-path rate (any shortest path counts, not only the benchmark's). ARC:
+route; Maze adds the valid-shortest-path rate (any shortest path counts, not only the benchmark's). With
+``views`` K > 1, one more pass solves every puzzle under K test-time views (``hrm_sdk.runtime.views``) and
+the record's ``views`` section has the top-voted answer's exact accuracy (network alone), how often at least
+one view was exact (an upper bound for voting), segments and time; the Sudoku repair route then votes too. ARC:
 augmentation voting on a built test split (trained embeddings), or the test-time route that fits embeddings on
 each task's demonstrations (``evaluate_arc_fitted``).
 """
@@ -17,7 +20,7 @@ import numpy as np
 from hrm_sdk.errors import DatasetError
 from hrm_sdk.runtime.evaluate import evaluate
 
-from .base import open_backend
+from .base import open_backend, task_views
 from .registry import resolve
 
 
@@ -47,7 +50,9 @@ def load_test_set(path: str | Path, task: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate_model(model: str | None, task: str, data: str | Path, limit: int = 0, backend: str = "auto",
-                   device: str | None = None, batch_size: int = 256, repair: bool = True, progress=None) -> dict:
+                   device: str | None = None, batch_size: int = 256, repair: bool = True, progress=None,
+                   views: int = 1) -> dict:
+    view_set = task_views(task, views) if views != 1 else None  # a bad count fails before any loading
     path = resolve(model, task)
     be = open_backend(path, backend, device)
     if be.meta.task != task:
@@ -63,12 +68,14 @@ def evaluate_model(model: str | None, task: str, data: str | Path, limit: int = 
 
         ok = maze.valid_optimal(inputs, res.act_predictions.astype(np.uint8))
         record["network"]["valid_shortest_path"] = float(ok.mean())
+    if view_set is not None:
+        record["views"] = _views_section(be, task, inputs, labels, view_set, batch_size)
     if task == "sudoku" and repair:
         from hrm_sdk.data import sudoku
 
         from .sudoku import SudokuSolver
 
-        solver = SudokuSolver(path, backend=backend, device=device, batch_size=batch_size)
+        solver = SudokuSolver(path, backend=backend, device=device, batch_size=batch_size, views=views)
         cells = sudoku.decode(inputs)
         results = solver.solve_many(list(cells))
         truth = sudoku.decode(labels)
@@ -86,6 +93,34 @@ def evaluate_model(model: str | None, task: str, data: str | Path, limit: int = 
                                             "search_nodes": solver.budget.search_nodes},
                                  "search_without_network": float(np.mean(blind))}
     return record
+
+
+def _views_section(backend, task: str, inputs: np.ndarray, labels: np.ndarray, views, batch_size: int) -> dict:
+    """Network alone under K views: the voted answer's exact accuracy (and Maze's valid shortest path), the
+    identity view's (a check against the main pass), whether any view was exact, and the segments run."""
+    import time
+
+    from hrm_sdk.runtime.views import run_views
+
+    t0 = time.perf_counter()
+    voted = run_views(backend, inputs, views, batch_size=batch_size)
+    seconds = time.perf_counter() - t0
+    answers = np.stack([v.answer for v in voted])  # [N, L]
+    per_view = np.stack([v.predictions for v in voted])  # [N, K, L]
+    lab = np.asarray(labels).astype(np.int64)
+    exact = ((per_view == lab[:, None]) | (lab[:, None] == 0)).all(-1)  # [N, K]
+    total = int(sum(v.segments for v in voted))
+    out = {"k": views.k, "act_exact": float((((answers == lab) | (lab == 0)).all(-1)).mean()),
+           "identity_exact": float(exact[:, 0].mean()), "any_view_exact": float(exact.any(-1).mean()),
+           "mean_segments": total / (len(voted) * views.k), "total_segments": total, "seconds": round(seconds, 2)}
+    if task == "maze":
+        from hrm_sdk.data import maze
+
+        out["valid_shortest_path"] = float(maze.valid_optimal(inputs, answers.astype(np.uint8)).mean())
+        flat = per_view.reshape(-1, lab.shape[1]).astype(np.uint8)
+        every = maze.valid_optimal(np.repeat(inputs, views.k, axis=0), flat)
+        out["any_view_valid_shortest_path"] = float(every.reshape(-1, views.k).any(-1).mean())
+    return out
 
 
 def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, backend: str = "auto",

@@ -5,6 +5,14 @@
     r.solved, r.path, r.grid                      # path: [(row, col), ...] from S to G
 
 Mazes of another size than the model's are refused with a clear message (the bundled model is 30x30).
+
+Views (``views`` 2..8, ``hrm_sdk.runtime.views``): each maze also runs rotated and reflected
+(``maze.view_transforms``), and the de-augmented answers vote. The answer is the top-voted one; if it is not a
+valid shortest path, the first lower-ranked candidate that is one is taken instead (``extra["views"]["rank"]``
+says which: 0 = the top-voted). The model marks the tie-break path of the orientation it sees, so a voted
+answer can be another shortest path than the benchmark's. ``steps`` stays the identity view's segments;
+``extra["views"]`` also has ``k``, the ``segments`` of all views, the taken answer's ``votes`` and the number of
+distinct ``candidates``.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import numpy as np
 from hrm_sdk.data import maze as mz
 from hrm_sdk.errors import InvalidPuzzleError
 
-from .base import Solver
+from .base import Solver, task_views
 
 
 @dataclass
@@ -43,11 +51,16 @@ class MazeResult:
                 "optimal": self.optimal, "length": self.length, "shortest": self.shortest,
                 "path": [list(p) for p in self.path] if self.path else None, "grid": self.grid,
                 "reason": self.reason, "steps": self.steps, "confidence": round(self.confidence, 4),
-                "seconds": round(self.seconds, 4)}
+                "seconds": round(self.seconds, 4), **({"views": self.extra["views"]} if "views" in self.extra else {})}
 
 
 class MazeSolver(Solver):
     task = "maze"
+
+    def __init__(self, model=None, backend: str = "auto", device: str | None = None, batch_size: int = 64,
+                 max_steps: int | None = None, min_steps: int = 1, halting: str = "q", views: int = 1):
+        self.views = task_views(self.task, views) if views != 1 else None  # validated before loading a model
+        super().__init__(model, backend, device, batch_size, max_steps, min_steps, halting)
 
     def solve(self, maze) -> MazeResult:
         return self.solve_many([maze])[0]
@@ -65,18 +78,37 @@ class MazeSolver(Solver):
                                          f"{side}x{side} mazes only")
             if mz.shortest_path_length(m.grid) is None:
                 raise InvalidPuzzleError(f"{where}: the maze has no path from S to G")
-        results = self.run([(m.tokens, 0) for m, _ in parsed])
+        if self.views is None:
+            results = self.run([(m.tokens, 0) for m, _ in parsed])
+            picks = [(r.prediction, float(r.confidence.min()), {}) for r in results]
+        else:
+            voted = self.run_views(np.stack([m.tokens for m, _ in parsed]), self.views)
+            results = [v.identity for v in voted]
+            picks = [self._pick(m.grid, v) for (m, _), v in zip(parsed, voted)]
         seconds = (time.perf_counter() - t0) / len(parsed)
         out = []
-        for (m, src), r in zip(parsed, results):
-            pred = r.prediction.astype(np.uint8).reshape(m.shape)
+        for (m, src), r, (answer, confidence, extra) in zip(parsed, results, picks):
+            pred = answer.astype(np.uint8).reshape(m.shape)
             check = mz.check_path(m.grid, pred)
             out.append(MazeResult(
                 maze=m.grid, solved=check.valid and check.optimal, valid=check.valid, optimal=check.optimal,
                 path=mz.path_from_grid(pred) if check.valid else None, grid=mz.decode(pred.reshape(-1), m.shape),
                 length=check.length, shortest=check.shortest, reason=check.reason, steps=r.steps,
-                confidence=float(r.confidence.min()), seconds=seconds, source=src, line=m.source_line))
+                confidence=confidence, seconds=seconds, source=src, line=m.source_line, extra=extra))
         return out
+
+    def _pick(self, grid: np.ndarray, voted) -> tuple[np.ndarray, float, dict]:
+        """(answer, its confidence, extra) of one maze's vote: the top-voted answer, or the best-ranked candidate
+        that is a valid shortest path when the top one is not."""
+        rank = 0
+        for k, c in enumerate(voted.candidates):
+            if mz.check_path(grid, c.answer.astype(np.uint8).reshape(grid.shape)).optimal:
+                rank = k
+                break
+        c = voted.candidates[rank]
+        return c.answer, float(voted.confidence[c.views[0]]), {
+            "views": {"k": self.views.k, "segments": voted.segments, "rank": rank, "votes": c.votes,
+                      "candidates": len(voted.candidates)}}
 
     @staticmethod
     def _parse(mazes, source: str) -> list[tuple[mz.Maze, str]]:

@@ -2,13 +2,22 @@
 
     solver = SudokuSolver()                       # the bundled model, best backend available
     r = solver.solve("53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79")
-    r.solved, r.route, r.grid                     # route: "network", "more_steps" or "search"
+    r.solved, r.route, r.grid                     # route: "network", "views", "more_steps" or "search"
     results = solver.solve_many(open("puzzles.txt").read())
+    SudokuSolver(views=4)                         # test-time augmentation: vote over 4 symmetric views
 
 Inputs: an 81-character string, a text grid, a list of lists or a numpy array (0/None/'.' for blanks), or a
 whole file's text for ``solve_many``. Contradictory givens are rejected before any compute. An answer is
 ``solved`` only if it keeps every given and fills all 27 units with 1..9; otherwise, within the caller's
 ``Budget``, the solver runs more ACT segments and then a search over the network's least confident cells.
+
+Views (``views`` > 1, ``hrm_sdk.runtime.views``): each puzzle also runs under K - 1 fixed symmetries
+(``sudoku.view_transforms``), and the de-augmented answers vote. The network answer (route "network") is the
+top-voted one; if it fails the check, the other candidates are tried in rank order and the first that passes
+is taken with route "views"; then the repair routes follow, which rerun and search from the identity view as
+with one view. ``steps`` stays the identity view's segments (comparable with one view); ``extra["views"]`` has
+``k``, the ``segments`` of all views, the ``rank`` of the candidate taken by route "views" (else 0: the
+top-voted), its ``votes``, and the number of distinct ``candidates``.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from hrm_sdk.data import sudoku
 from hrm_sdk.errors import InvalidPuzzleError
 from hrm_sdk.runtime import ACTPolicy
 
-from .base import Solver
+from .base import Solver, task_views
 
 
 @dataclass
@@ -39,8 +48,8 @@ class SudokuResult:
     solved: bool  # True only when `grid` was checked against the givens and all 27 units
     grid: np.ndarray | None  # uint8 [9, 9]: the checked solution, or None
     network_grid: np.ndarray  # uint8 [9, 9]: the network's own answer (may be invalid)
-    route: str | None  # "network", "more_steps", "search", or None when unsolved
-    steps: int  # ACT segments of the network answer
+    route: str | None  # "network", "views", "more_steps", "search", or None when unsolved
+    steps: int  # ACT segments of the network answer (with views: of the identity view)
     confidence: float  # lowest per-cell probability of the network answer
     seconds: float  # wall time, amortised over the batch for solve_many
     search_nodes: int = 0
@@ -55,14 +64,17 @@ class SudokuResult:
         return {"source": self.source, "line": self.line, "puzzle": s(self.puzzle).replace("0", "."),
                 "solved": self.solved, "solution": s(self.grid), "route": self.route, "steps": self.steps,
                 "confidence": round(self.confidence, 4), "network_answer": s(self.network_grid),
-                "search_nodes": self.search_nodes, "seconds": round(self.seconds, 4)}
+                "search_nodes": self.search_nodes, "seconds": round(self.seconds, 4),
+                **({"views": self.extra["views"]} if "views" in self.extra else {})}
 
 
 class SudokuSolver(Solver):
     task = "sudoku"
 
     def __init__(self, model=None, backend: str = "auto", device: str | None = None, batch_size: int = 64,
-                 max_steps: int | None = None, min_steps: int = 1, halting: str = "q", budget: Budget | None = None):
+                 max_steps: int | None = None, min_steps: int = 1, halting: str = "q", budget: Budget | None = None,
+                 views: int = 1):
+        self.views = task_views(self.task, views) if views != 1 else None  # validated before loading a model
         super().__init__(model, backend, device, batch_size, max_steps, min_steps, halting)
         self.budget = budget or Budget()
 
@@ -77,14 +89,28 @@ class SudokuSolver(Solver):
         for p in parsed:  # reject contradictions before spending compute
             sudoku.check_givens(p.cells, f"{p.source}:{p.line}" if p.line else p.source)
         cells = np.stack([p.cells for p in parsed])
-        results = self.run([(sudoku.encode(c), 0) for c in cells], keep_logits=True)
-        answers = sudoku.decode(np.stack([r.prediction for r in results]))
+        voted = None
+        if self.views is None:
+            results = self.run([(sudoku.encode(c), 0) for c in cells], keep_logits=True)
+            answers = sudoku.decode(np.stack([r.prediction for r in results]))
+        else:
+            voted = self.run_views(sudoku.encode(cells), self.views, keep_logits=True)
+            results = [v.identity for v in voted]
+            answers = sudoku.decode(np.stack([v.answer for v in voted]))
         ok = sudoku.is_solution(cells, answers)
         route = np.where(ok, "network", "").astype(object)
         final = np.where(ok[:, None], answers, 0)
         nodes = np.zeros(len(cells), dtype=np.int64)
+        taken = np.zeros(len(cells), dtype=np.int64)  # rank of the candidate taken by route "views"
+        if voted is not None:
+            for i in np.flatnonzero(~ok):
+                for rank, c in enumerate(voted[i].candidates[1:], start=1):
+                    grid = sudoku.decode(c.answer)
+                    if sudoku.is_solution(cells[i], grid).all():
+                        final[i], route[i], taken[i] = grid, "views", rank
+                        break
 
-        todo = np.flatnonzero(~ok)
+        todo = np.flatnonzero(route == "")
         if len(todo) and budget.extra_steps > 0:
             more = ACTPolicy(max_steps=self.meta.halt_max_steps + budget.extra_steps, halting="max")
             rerun = self.run([(sudoku.encode(cells[i]), 0) for i in todo], policy=more)
@@ -106,11 +132,17 @@ class SudokuSolver(Solver):
         out = []
         for i, (p, r) in enumerate(zip(parsed, results)):
             solved = bool(route[i])
+            confidence, extra = float(r.confidence.min()), {}
+            if voted is not None:
+                v = voted[i]
+                confidence = float(v.confidence[v.candidates[0].views[0]])
+                extra["views"] = {"k": self.views.k, "segments": v.segments, "rank": int(taken[i]),
+                                  "votes": v.candidates[taken[i]].votes, "candidates": len(v.candidates)}
             out.append(SudokuResult(
                 puzzle=cells[i].reshape(9, 9), solved=solved, grid=final[i].reshape(9, 9) if solved else None,
                 network_grid=answers[i].reshape(9, 9), route=route[i] or None, steps=r.steps,
-                confidence=float(r.confidence.min()), seconds=seconds, search_nodes=int(nodes[i]), source=p.source,
-                line=p.line))
+                confidence=confidence, seconds=seconds, search_nodes=int(nodes[i]), source=p.source,
+                line=p.line, extra=extra))
         return out
 
     @staticmethod
