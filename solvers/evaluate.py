@@ -120,6 +120,11 @@ def _views_section(backend, task: str, inputs: np.ndarray, labels: np.ndarray, v
         flat = per_view.reshape(-1, lab.shape[1]).astype(np.uint8)
         every = maze.valid_optimal(np.repeat(inputs, views.k, axis=0), flat)
         out["any_view_valid_shortest_path"] = float(every.reshape(-1, views.k).any(-1).mean())
+        from .maze import choose  # what MazeSolver(views=K) answers: the identity view's path first, checked
+
+        taken = np.stack([v.candidates[choose(maze.as_grid(x), v)].answer for x, v in zip(inputs, voted)])
+        out["solver_exact"] = float((((taken == lab) | (lab == 0)).all(-1)).mean())
+        out["solver_valid_shortest_path"] = float(maze.valid_optimal(inputs, taken.astype(np.uint8)).mean())
     return out
 
 

@@ -7,10 +7,11 @@
 Mazes of another size than the model's are refused with a clear message (the bundled model is 30x30).
 
 Views (``views`` 2..8, ``hrm_sdk.runtime.views``): each maze also runs rotated and reflected
-(``maze.view_transforms``), and the de-augmented answers vote. The answer is the top-voted one; if it is not a
-valid shortest path, the first lower-ranked candidate that is one is taken instead (``extra["views"]["rank"]``
-says which: 0 = the top-voted). The model marks the tie-break path of the orientation it sees, so a voted
-answer can be another shortest path than the benchmark's. ``steps`` stays the identity view's segments;
+(``maze.view_transforms``), and the de-augmented answers vote. The model marks the benchmark's tie-break path
+of the orientation it sees, so the views often mark different shortest paths and the vote splits; a path
+from a rotated view is as short but is not the benchmark's label. So the answer is the identity view's when
+it is a valid shortest path (exactly what one view answers), else the best-ranked candidate that is one, else
+the top-voted (``choose``; ``extra["views"]["rank"]`` is the taken candidate's rank, 0 = the top-voted). ``steps`` stays the identity view's segments;
 ``extra["views"]`` also has ``k``, the ``segments`` of all views, the taken answer's ``votes`` and the number of
 distinct ``candidates``.
 """
@@ -98,13 +99,8 @@ class MazeSolver(Solver):
         return out
 
     def _pick(self, grid: np.ndarray, voted) -> tuple[np.ndarray, float, dict]:
-        """(answer, its confidence, extra) of one maze's vote: the top-voted answer, or the best-ranked candidate
-        that is a valid shortest path when the top one is not."""
-        rank = 0
-        for k, c in enumerate(voted.candidates):
-            if mz.check_path(grid, c.answer.astype(np.uint8).reshape(grid.shape)).optimal:
-                rank = k
-                break
+        """(answer, its confidence, extra) of one maze's vote (``choose``)."""
+        rank = choose(grid, voted)
         c = voted.candidates[rank]
         return c.answer, float(voted.confidence[c.views[0]]), {
             "views": {"k": self.views.k, "segments": voted.segments, "rank": rank, "votes": c.votes,
@@ -130,3 +126,15 @@ class MazeSolver(Solver):
         if not out:
             raise InvalidPuzzleError("no mazes given")
         return out
+
+
+def choose(grid: np.ndarray, voted) -> int:
+    """The rank of the candidate to answer with: the identity view's if it is a valid shortest path, else the
+    best-ranked candidate that is one, else 0 (the top-voted)."""
+    def shortest(c) -> bool:
+        return mz.check_path(grid, c.answer.astype(np.uint8).reshape(grid.shape)).optimal
+
+    first = next(k for k, c in enumerate(voted.candidates) if c.views[0] == 0)
+    if shortest(voted.candidates[first]):
+        return first
+    return next((k for k, c in enumerate(voted.candidates) if shortest(c)), 0)

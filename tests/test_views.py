@@ -226,6 +226,28 @@ def test_maze_solver_falls_back_to_a_valid_candidate(monkeypatch):
     assert not oracle_solver(monkeypatch, MazeSolver, Oracle(table, "maze", 900, 6)).solve(m).solved
 
 
+def test_maze_solver_keeps_the_identity_views_shortest_path(monkeypatch):
+    """Two shortest paths; views 1 and 2 mark the other one (so it is top-voted), the identity view marks the
+    benchmark's: the answer is the identity view's, the path one view gives and the benchmark's label."""
+    from solvers.maze import MazeSolver
+
+    rows = ["#" * 30 for _ in range(30)]
+    rows[1], rows[2] = "#S " + "#" * 27, "# G" + "#" * 27  # S (1,1), G (2,2): via (1,2) or via (2,1)
+    m = mz.parse_text("\n".join(rows))[0]
+    label = mz.canonical_answer(m)
+    other = label.copy().reshape(30, 30)
+    swap = other[1, 2], other[2, 1]
+    other[1, 2], other[2, 1] = swap[1], swap[0]
+    other = other.reshape(-1)
+    assert mz.count_shortest_paths(m.grid) == 2 and not (other == label).all()
+    assert mz.check_path(m.grid, other.reshape(30, 30)).optimal
+    views = task_views("maze", 3)
+    table = {views.apply(m.tokens, v).tobytes(): views.apply(label if v == 0 else other, v) for v in range(3)}
+    r = oracle_solver(monkeypatch, MazeSolver, Oracle(table, "maze", 900, 6), views=3).solve(m)
+    assert r.solved and r.extra["views"]["rank"] == 1 and r.extra["views"]["votes"] == 1
+    assert (mz.encode(r.grid).reshape(-1) == label).all()
+
+
 # -----------------------------------------------------------------------------
 # views=1 is the plain path; the identity view of a voting run is the plain run
 
