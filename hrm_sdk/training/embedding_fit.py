@@ -4,7 +4,8 @@ The reference HRM/TRM models answer ARC tasks only through puzzle embeddings lea
 task gets nothing useful. Here the network stays frozen and only a small table of new embeddings (one row per
 augmented version of the task) is trained on the task's demonstration pairs, with the same deep supervision
 as training: rows stay in flight across segments (carry detached), one Adam step per segment, and a row
-restarts with a new demonstration after ``segments`` segments. Deterministic for a fixed seed on the CPU.
+restarts with a new demonstration after ``segments`` segments. Deterministic for a fixed seed on the CPU. On a
+GPU the frozen network runs under bf16 autocast, as in training (the table and Adam stay fp32).
 
 Several tasks can be fitted in one call (``groups``: the task of each row): every task then keeps its own
 ``batch_size`` rows in flight, so each gets the same number of rows per step as when fitted alone, while the
@@ -16,6 +17,7 @@ embedding, and Adam's update does not depend on the loss scale, so the tasks do 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,11 +35,12 @@ class FitResult:
 
 def fit_puzzle_embeddings(model, inputs: np.ndarray, labels: np.ndarray, versions: np.ndarray, num_versions: int,
                           steps: int = 200, lr: float = 1e-2, batch_size: int = 16, segments: int = 4,
-                          seed: int = 0, loss: str = "softmax", device=None, groups: np.ndarray | None = None
-                          ) -> FitResult:
+                          seed: int = 0, loss: str = "softmax", device=None, groups: np.ndarray | None = None,
+                          bf16: bool = True) -> FitResult:
     """Fit `num_versions` embeddings on (inputs, labels) rows, row i belonging to version versions[i] (and to
     task groups[i], when several tasks are fitted together)."""
-    device = device or next(model.parameters()).device
+    device = torch.device(device or next(model.parameters()).device)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if (bf16 and device.type == "cuda") else contextlib.nullcontext()
     gen = np.random.default_rng(seed)
     torch_gen = torch.Generator().manual_seed(seed)
     was_training = model.training
@@ -72,9 +75,9 @@ def fit_puzzle_embeddings(model, inputs: np.ndarray, labels: np.ndarray, version
             tok = torch.as_tensor(inputs[rows], device=device)
             lab = torch.as_tensor(labels[rows], device=device).long()
             vec = table[torch.as_tensor(versions[rows], device=device).long()]
-            with torch.enable_grad():
+            with torch.enable_grad(), amp:
                 carry, out = model.step(carry, {"tokens": tok, "puzzle_ids": None}, puzzle_vectors=vec)
-                per_row = token_losses(out.logits, lab, loss).sum(-1) / (lab != 0).sum(-1).clamp(min=1)
+                per_row = token_losses(out.logits.float(), lab, loss).sum(-1) / (lab != 0).sum(-1).clamp(min=1)
                 step_loss = per_row.mean()
                 opt.zero_grad()
                 step_loss.backward()
