@@ -169,6 +169,25 @@ def test_a_new_lr_cycle_warms_up_and_decays_from_its_start():
     assert lr_factor(45_250, 500, 50_000, 0.0) == pytest.approx(0.0, abs=0.05)  # without it: the old tail
 
 
+@pytest.mark.parametrize("decay", [True, False])
+def test_puzzle_embedding_rate_follows_the_decay_only_when_asked(tmp_path, sudoku32, monkeypatch, decay):
+    import hrm_sdk.training.trainer as trainer_module
+
+    seen = []
+    real = trainer_module.sign_sgd_rows
+    monkeypatch.setattr(trainer_module, "sign_sgd_rows", lambda table, ids, grads, lr, wd: (seen.append(lr),
+                                                                                           real(table, ids, grads, lr, wd)))
+    tr = trainer_for(tmp_path, sudoku32, steps=12, lr_min_ratio=0.0, lr_warmup_steps=2, puzzle_emb_lr=1e-2,
+                     puzzle_emb_lr_decay=decay)
+    for _ in range(12):
+        tr.train_step()
+    assert seen[:2] == pytest.approx([0.5e-2, 1e-2])  # warm-up either way
+    if decay:
+        assert seen[7] == pytest.approx(0.5e-2) and seen[-1] < 3e-4  # the cosine: half-way at step 7, 2% at the end
+    else:
+        assert seen[2:] == pytest.approx([1e-2] * 10)
+
+
 def test_lr_cycle_start_must_lie_inside_the_run(tmp_path):
     from hrm_sdk.errors import ConfigError
     from hrm_sdk.training.config import load_config

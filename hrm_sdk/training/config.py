@@ -51,6 +51,7 @@ class TrainConfig:
     beta2: float = 0.95
     weight_decay: float = 0.1
     puzzle_emb_lr: float = 1e-2  # sign-SGD on the puzzle-embedding rows a batch touches
+    puzzle_emb_lr_decay: bool = True  # false: the embeddings' rate warms up but does not follow the cosine
     puzzle_emb_weight_decay: float = 0.1
     grad_clip: float = 0.0  # max global grad norm; 0 = off
     loss: str = "stablemax"  # "stablemax" | "softmax" cross-entropy

@@ -9,6 +9,8 @@
   costs nothing per step beyond the rows in the batch.
 - Schedule: linear warm-up, then constant (``lr_min_ratio = 1``) or cosine down to ``lr * lr_min_ratio``; a run
   warm-started from another's weights can begin a new cycle at ``lr_cycle_start`` (warm-up and decay again).
+  The embeddings' rate follows it too, unless ``puzzle_emb_lr_decay = false`` (warm-up only): with one
+  embedding per ARC task version, versions first met after the decay would otherwise barely be learned.
 """
 
 from __future__ import annotations

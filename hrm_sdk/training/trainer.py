@@ -179,7 +179,10 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         all_ids = D.all_gather_cat(ids, self.dist)
         all_grads = D.all_gather_cat(leaf.grad, self.dist)
-        sign_sgd_rows(self.model.puzzle_emb, all_ids, all_grads, t.puzzle_emb_lr * factor, t.puzzle_emb_weight_decay)
+        emb_factor = factor if t.puzzle_emb_lr_decay else lr_factor(self.step, t.lr_warmup_steps, t.steps, 1.0,
+                                                                    t.lr_cycle_start)
+        sign_sgd_rows(self.model.puzzle_emb, all_ids, all_grads, t.puzzle_emb_lr * emb_factor,
+                      t.puzzle_emb_weight_decay)
         if self.ema is not None:
             self.ema.update(self.model)
         halted = D.all_gather_cat(self.carry.halted.to(torch.uint8), self.dist)
