@@ -133,6 +133,17 @@ def test_arc_embedding_fit_lowers_loss_and_is_deterministic(tmp_path):
     assert list(sub) == [runs[0].task_id] and set(sub[runs[0].task_id][0]) <= {"attempt_1", "attempt_2"}
 
 
+def test_fitted_embeddings_start_from_the_mean_of_trained_rows():
+    import torch
+
+    from hrm_sdk.training.embedding_fit import starting_embedding
+
+    table = torch.zeros(6, 4)  # rows 0 (blank), 3 and 5 never trained
+    table[1], table[2], table[4] = torch.tensor([1.0, 2, 3, 4]), torch.tensor([3.0, 0, 3, 0]), torch.tensor([2.0, 1, 0, 2])
+    assert torch.equal(starting_embedding(table), torch.tensor([[2.0, 1, 2, 2]]))
+    assert torch.equal(starting_embedding(torch.zeros(3, 4)), torch.zeros(1, 4))
+
+
 def test_tasks_fitted_together_do_not_interact(tmp_path):
     """Fitting two tasks in one batch: the first task's embeddings come out the same whatever the second task's
     demonstrations say, and each task gets its own loss curve."""

@@ -33,6 +33,14 @@ class FitResult:
     group_losses: np.ndarray  # [steps, groups]: the same per task (group), in the order of np.unique(groups)
 
 
+def starting_embedding(table: torch.Tensor) -> torch.Tensor:
+    """[1, hidden]: the mean of the table's trained rows. Rows start at zero and only the rows a batch touches
+    are updated, so all-zero rows were never trained (the blank row, and in a training-only ARC model every
+    evaluation task's versions); averaging them in would shrink the start towards zero."""
+    trained = table[table.abs().sum(-1) > 0].float()
+    return trained.mean(0, keepdim=True) if len(trained) else torch.zeros(1, table.shape[-1])
+
+
 def fit_puzzle_embeddings(model, inputs: np.ndarray, labels: np.ndarray, versions: np.ndarray, num_versions: int,
                           steps: int = 200, lr: float = 1e-2, batch_size: int = 16, segments: int = 4,
                           seed: int = 0, loss: str = "softmax", device=None, groups: np.ndarray | None = None,
@@ -47,9 +55,7 @@ def fit_puzzle_embeddings(model, inputs: np.ndarray, labels: np.ndarray, version
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    init = model.puzzle_emb.mean(0, keepdim=True).detach() if model.puzzle_emb.shape[0] > 1 else \
-        torch.zeros(1, model.config.hidden_size)
-    init = init.to(device).expand(num_versions, -1)
+    init = starting_embedding(model.puzzle_emb.detach()).to(device).expand(num_versions, -1)
     table = (init + 0.01 * torch.randn(init.shape, generator=torch_gen).to(device)).clone().requires_grad_(True)
     opt = torch.optim.Adam([table], lr=lr)
     groups = np.zeros(len(inputs), dtype=np.int64) if groups is None else np.asarray(groups)
