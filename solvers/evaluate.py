@@ -174,6 +174,7 @@ def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, devi
     many tasks together (``ARCSolver.fit_and_solve``); a task's seconds are then its share of the batch.
     ``start`` skips the first tasks (a long evaluation in pieces); ``records`` appends each task's line of JSON
     to that file as soon as it is scored, so a run that is cut off keeps what it finished."""
+    import contextlib
     import json
     import time
 
@@ -194,23 +195,28 @@ def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, devi
     tasks = tasks[start:start + limit_tasks] if limit_tasks else tasks[start:]
     if not tasks or any(out is None for t in tasks for _, out in t.test):
         raise DatasetError(f"{data}: no tasks, or tasks without test outputs (nothing to score)")
-    solver = ARCSolver(model, device=device, versions=versions, fit_steps=fit_steps, attempts=attempts, route="fitted",
-                        fit_loss=fit_loss)
-    t0 = time.perf_counter()
-    per_task = []
-    for first in range(0, len(tasks), tasks_per_batch):
-        chunk = tasks[first:first + tasks_per_batch]
-        for task, r in zip(chunk, solver.fit_and_solve(chunk)):
-            hits = [[any(np.array_equal(np.asarray(g), out) for g in att[:k]) for k in range(1, attempts + 1)]
-                    for att, (_, out) in zip(r.attempts, task.test)]
-            per_task.append({"index": start + len(per_task), "task": task.id, "seconds": round(r.seconds, 2),
-                             "fit_loss": r.fit_loss, **{f"pass@{k}": float(np.mean([h[k - 1] for h in hits]))
-                                                        for k in range(1, attempts + 1)}})
-            if records:
-                with open(records, "a") as f:
-                    f.write(json.dumps(per_task[-1]) + "\n")
-        if progress:
-            progress(len(per_task), len(tasks))
+    try:  # opened before any compute: a bad path fails at once, not after the first task's fitting
+        sink = open(records, "a") if records else None
+    except OSError as exc:
+        raise DatasetError(f"{records}: cannot write the records file ({exc.strerror})") from None
+    with sink or contextlib.nullcontext():
+        solver = ARCSolver(model, device=device, versions=versions, fit_steps=fit_steps, attempts=attempts,
+                           route="fitted", fit_loss=fit_loss)
+        t0 = time.perf_counter()
+        per_task = []
+        for first in range(0, len(tasks), tasks_per_batch):
+            chunk = tasks[first:first + tasks_per_batch]
+            for task, r in zip(chunk, solver.fit_and_solve(chunk)):
+                hits = [[any(np.array_equal(np.asarray(g), out) for g in att[:k]) for k in range(1, attempts + 1)]
+                        for att, (_, out) in zip(r.attempts, task.test)]
+                per_task.append({"index": start + len(per_task), "task": task.id, "seconds": round(r.seconds, 2),
+                                 "fit_loss": r.fit_loss, **{f"pass@{k}": float(np.mean([h[k - 1] for h in hits]))
+                                                            for k in range(1, attempts + 1)}})
+                if sink:
+                    sink.write(json.dumps(per_task[-1]) + "\n")
+                    sink.flush()
+            if progress:
+                progress(len(per_task), len(tasks))
     seconds = time.perf_counter() - t0
     return {"model": str(solver.model_path), "task": "arc", "route": "fitted", "backend": solver.backend.describe(),
             "data": data, "start": start, "tasks": len(tasks), "versions": versions, "fit_steps": fit_steps,

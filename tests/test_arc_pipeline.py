@@ -183,3 +183,6 @@ def test_eval_arc_fitted_start_and_records(arc_run, tmp_path, monkeypatch):
     assert r.exit_code == 2 and "no tasks" in r.stderr and "Traceback" not in r.stderr
     r = CliRunner().invoke(app, ["eval", "sudoku", "--data", str(folder), "--records", str(log)])
     assert r.exit_code == 2 and "--route fitted" in r.stderr
+    r = CliRunner().invoke(app, ["eval", "arc", "--route", "fitted", "--data", str(folder), "--model", str(ckpt),
+                                 "--records", str(tmp_path / "missing" / "r.jsonl")])
+    assert r.exit_code == 2 and "cannot write the records file" in r.stderr and "Traceback" not in r.stderr
