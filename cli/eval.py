@@ -37,6 +37,9 @@ def evaluate(
     start: Annotated[int, typer.Option(help="ARC fitted route: skip the first N tasks (evaluate in pieces).")] = 0,
     records: Annotated[str, typer.Option(help="ARC fitted route: append one JSON line per task to this file as "
                                               "it is scored.")] = "",
+    compile: Annotated[bool, typer.Option("--compile", help="ARC known route, --backend pytorch: torch.compile the "
+                                                            "segment at a fixed batch (faster on a GPU after a "
+                                                            "minute of compiling).")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json.")] = OutputFormat.human,
 ) -> None:
     """Exact accuracy (ACT halting and fixed budgets), mean segments, and task-specific checks."""
@@ -60,8 +63,10 @@ def evaluate(
         raise HRMError(f"--route {route}: use known or fitted (ARC only)")
     if start or records:
         raise HRMError("--start and --records are for the ARC fitted route (--route fitted)")
+    if compile and task != "arc":
+        raise HRMError("--compile is for the ARC known route")
     if task == "arc":
-        record = evaluate_arc(model or None, data, limit, backend, device or None, batch_size)
+        record = evaluate_arc(model or None, data, limit, backend, device or None, batch_size, compile=compile)
         _emit(record, fmt, f"ARC: {record['tasks']} tasks, {record['rows']} augmented test inputs, "
                            f"{record['segments']} segments in {record['seconds']} s: pass@1 {record['pass@1']:.2%}, "
                            f"pass@2 {record['pass@2']:.2%}")

@@ -129,9 +129,10 @@ def _views_section(backend, task: str, inputs: np.ndarray, labels: np.ndarray, v
 
 
 def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, backend: str = "auto",
-                 device: str | None = None, batch_size: int = 256, attempts: int = 2) -> dict:
+                 device: str | None = None, batch_size: int = 256, attempts: int = 2, compile: bool = False) -> dict:
     """ARC-AGI with augmentation voting on a test split built by ``hrm data build arc`` (official scoring: a
-    fraction of each task's test inputs, averaged over tasks). `limit_tasks` keeps the first N tasks."""
+    fraction of each task's test inputs, averaged over tasks). `limit_tasks` keeps the first N tasks. The record's
+    ``per_task`` lists each task's scores, so a subset (say the first 200 tasks) can be re-scored from it."""
     import time
 
     from hrm_sdk.data.arc_voting import ArcEvaluator
@@ -139,7 +140,7 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
     from hrm_sdk.runtime import run_act
 
     path = resolve(model, "arc")
-    be = open_backend(path, backend, device)
+    be = open_backend(path, backend, device, compile=compile)
     split = read_split(data)
     if split.meta.task != "arc":
         raise DatasetError(f"{data}: a {split.meta.task} dataset, not ARC")
@@ -158,10 +159,12 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
         order.append(rows[res.index])
         segments += res.steps
     ev.add(np.asarray(order), np.stack(preds), np.asarray(qs))
-    metrics = ev.metrics(tuple(range(1, attempts + 1)))
+    seconds = time.perf_counter() - t0
+    ks = tuple(range(1, attempts + 1))
     return {"model": str(path), "task": "arc", "backend": be.describe(), "data": str(data),
             "tasks": len(ev.num_tests()), "rows": int(len(rows)), "segments": int(segments),
-            "seconds": round(time.perf_counter() - t0, 1), **metrics}
+            "batch_size": batch_size, "compiled": compile, "seconds": round(seconds, 1), **ev.metrics(ks),
+            "per_task": ev.per_task(ks)}
 
 
 def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, device: str | None = None,

@@ -10,7 +10,7 @@ import pytest
 
 from hrm_sdk.data import arc
 from hrm_sdk.data.arc import ArcTask, Augmentation
-from hrm_sdk.data.arc_voting import ArcEvaluator, Candidate, score, submission, vote
+from hrm_sdk.data.arc_voting import ArcEvaluator, Candidate, score, submission, task_scores, vote
 from hrm_sdk.data.dataset import SampleStream, make_sampler, read_split
 from hrm_sdk.errors import ConfigError, MissingExtraError, PuzzleParseError
 
@@ -318,6 +318,7 @@ def test_score_gives_fractional_credit_and_pass_at_k():
     truths[("t1", 1)] = g2
     assert score(ranked, truths, k=1) == pytest.approx((0.5 + 1.0) / 2)
     assert score(ranked, truths, k=2) == pytest.approx(1.0)
+    assert task_scores(ranked, truths, k=1) == {"t1": 0.5, "t2": 1.0}
     sub = submission(ranked, num_tests={"t3": 1})
     assert sub["t1"][1] == {"attempt_1": [[0]], "attempt_2": [[1]]}
     assert sub["t2"][0]["attempt_2"] == [[0]] and sub["t3"] == [{"attempt_1": [[0]], "attempt_2": [[0]]}]

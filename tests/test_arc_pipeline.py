@@ -109,6 +109,41 @@ def test_eval_arc_votes_and_scores(arc_run):
     assert r.exit_code == 0, r.stderr
     rec = json.loads(r.stdout)
     assert rec["tasks"] == 1 and rec["rows"] >= 2 and 0.0 <= rec["pass@1"] <= rec["pass@2"] <= 1.0
+    assert [t["task"] for t in rec["per_task"]] == [b.id]
+    assert rec["per_task"][0]["pass@2"] == rec["pass@2"] and not rec["compiled"]
+
+
+def test_eval_arc_compiled_matches_eager(arc_run):
+    """--compile runs the same segment through torch.compile at a fixed batch: the same predictions and
+    halting values as the eager backend, and so the same votes and scores."""
+    from hrm_sdk.data.dataset import read_split
+    from hrm_sdk.runtime import ACTPolicy, run_all
+    from solvers.base import open_backend
+    from solvers.evaluate import evaluate_arc
+
+    root, ckpt, b = arc_run
+    split = read_split(root / "data" / "test")
+    items = [(np.asarray(split.inputs[r]), int(split.puzzle_ids[r])) for r in range(split.meta.size)]
+    backends = [open_backend(ckpt, "pytorch", "cpu", compile=c) for c in (False, True)]
+    assert backends[1].run_graph is not backends[1].graph and backends[1].fixed_batch
+    runs = [run_all(be, items, batch_size=3, policy=ACTPolicy(halting="max")) for be in backends]
+    for e, c in zip(*runs):
+        np.testing.assert_array_equal(e.prediction, c.prediction)
+        assert e.steps == c.steps and c.q_halt == pytest.approx(e.q_halt, abs=1e-4)
+    eager = evaluate_arc(str(ckpt), root / "data" / "test", backend="pytorch", device="cpu", batch_size=3)
+    compiled = evaluate_arc(str(ckpt), root / "data" / "test", backend="pytorch", device="cpu", batch_size=3,
+                            compile=True)
+    assert compiled["compiled"] and compiled["segments"] == eager["segments"]
+    assert compiled["per_task"] == eager["per_task"]
+
+
+def test_eval_compile_needs_pytorch_and_arc(arc_run):
+    root, ckpt, b = arc_run
+    r = CliRunner().invoke(app, ["eval", "arc", "--data", str(root / "data" / "test"), "--model", str(ckpt),
+                                 "--compile"])
+    assert r.exit_code == 2 and "--backend pytorch" in r.stderr
+    r = CliRunner().invoke(app, ["eval", "sudoku", "--data", "x.txt", "--compile"])
+    assert r.exit_code == 2 and "ARC known route" in r.stderr
 
 
 def test_arc_cli_prints_attempts_and_submission(arc_run, tmp_path):

