@@ -197,8 +197,9 @@ class ArcEvaluator:
         return {f"pass@{k}": score(ranked, truths, k) for k in ks}
 
     def per_task(self, ks: Sequence[int] = (1, 2)) -> list[dict]:
-        """One record per scored task, in the split's task order: its index, id and pass@k fractions (so that
-        any subset of the tasks can be re-scored from an evaluation's output)."""
+        """One record per scored task, in the split's task order: its index in the split's task list (training
+        tasks first, so ARC-AGI-1 evaluation task i is index 400 + i), id and pass@k fractions (so that any
+        subset of the tasks can be re-scored from an evaluation's output)."""
         ranked, truths = self.ranked(), self.truths()
         scores = {k: task_scores(ranked, truths, k) for k in ks}
         return [{"index": i, "task": t, **{f"pass@{k}": scores[k][t] for k in ks}}
