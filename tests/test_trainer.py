@@ -196,3 +196,41 @@ def test_lr_cycle_start_must_lie_inside_the_run(tmp_path):
     cfg.write_text('[model]\narch = "trm"\n[train]\nsteps = 100\nlr_cycle_start = 100\n')
     with pytest.raises(ConfigError, match="lr_cycle_start"):
         load_config(cfg)
+
+
+@pytest.mark.parametrize("final", [False, True])
+def test_a_stop_signal_abandons_a_running_evaluation(tmp_path, sudoku32, monkeypatch, final):
+    """SIGTERM during an evaluation must not wait for it (on a CPU one can outlast a scheduler's grace period):
+    the evaluation is dropped, the checkpoint of the current step is written, and no half evaluation is logged."""
+    import hrm_sdk.training.trainer as trainer_module
+    from hrm_sdk.training.trainer import TrainingInterrupted
+
+    tr = trainer_for(tmp_path, sudoku32, steps=4 if final else 20, eval_interval=0 if final else 10,
+                     checkpoint_interval=100)
+    real, segments = trainer_module.evaluate_model, []
+
+    def signal_during(*args, should_stop=None, **kw):
+        def ask():
+            segments.append(1)
+            if len(segments) == 2:  # the signal arrives after the first segment has run
+                tr._on_signal(signal.SIGTERM, None)
+            return should_stop()
+        return real(*args, should_stop=ask, **kw)
+
+    monkeypatch.setattr(trainer_module, "evaluate_model", signal_during)
+    with pytest.raises(TrainingInterrupted) as info:
+        tr.fit()
+    step = 4 if final else 10
+    assert info.value.step == step and len(segments) == 2
+    assert (tmp_path / "run" / "checkpoints" / "latest").read_text().strip() == f"step_{step:06d}"
+    assert not any("eval/count" in r for r in records(tmp_path / "run"))
+
+
+def test_evaluate_model_stops_when_asked(tmp_path, sudoku32):
+    from hrm_sdk.training.evaluate import evaluate_model
+
+    tr = trainer_for(tmp_path, sudoku32)
+    sp = tr.eval_split
+    args = (tr.eval_model, sp.inputs[:4], sp.labels[:4], sp.puzzle_ids[:4], 4, torch.device("cpu"))
+    assert evaluate_model(*args, should_stop=lambda: True) is None
+    assert evaluate_model(*args, should_stop=lambda: False)["count"] == 4

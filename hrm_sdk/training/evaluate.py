@@ -18,8 +18,10 @@ BUDGETS = (1, 2, 4, 8, 16, 32, 64)
 
 @torch.no_grad()
 def evaluate_model(model, inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np.ndarray, batch_size: int,
-                   device, bf16: bool = False, segment_fn=None, task: str | None = None) -> dict:
-    """-> metric *sums* and count (so ranks can add them); `finalize` turns them into rates."""
+                   device, bf16: bool = False, segment_fn=None, task: str | None = None,
+                   should_stop=None) -> dict | None:
+    """-> metric *sums* and count (so ranks can add them); `finalize` turns them into rates. ``should_stop``
+    (a callable) is asked before every segment; when it says yes the evaluation is abandoned and None returned."""
     c = model.config
     was_training = model.training
     model.eval()
@@ -46,6 +48,9 @@ def evaluate_model(model, inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np
         act_steps = torch.full((n,), M, dtype=torch.long, device=device)
         act_pred = torch.zeros_like(lab)
         for s in range(1, M + 1):
+            if should_stop is not None and should_stop():
+                model.train(was_training)
+                return None
             with amp:
                 carry, out = model.step(carry, batch, segment_fn=segment_fn)
             pred = out.logits.argmax(-1)

@@ -11,8 +11,8 @@ on the host identically on every rank; each rank runs the model on its slice. So
 one process would see, and a resumed run continues the same stream.
 
 Checkpoints (``out_dir/checkpoints/step_NNNNNN/``) are written to a temporary directory and renamed into place;
-``checkpoints/latest`` names the last complete one. Ctrl-C or SIGTERM finishes the current step, writes a
-checkpoint and exits; a second Ctrl-C stops at once. Repeated SIGTERMs count as one (torchrun forwards the
+``checkpoints/latest`` names the last complete one. Ctrl-C or SIGTERM finishes the current step (or abandons a
+running evaluation, in a single-process run), writes a checkpoint and exits; a second Ctrl-C stops at once. Repeated SIGTERMs count as one (torchrun forwards the
 one its launcher got, so a worker often receives two); a kill at any moment leaves the previous checkpoint
 intact.
 """
@@ -194,6 +194,10 @@ class Trainer:
     # --- evaluation --------------------------------------------------------------------------------------
 
     def evaluate(self) -> dict:
+        """Evaluation metrics on the first ``eval_limit`` test examples, or {} when there is no test split. In a
+        single-process run a stop signal abandons the evaluation (-> {}): the checkpoint that the signal asks
+        for must not wait for it (on a CPU an evaluation can take longer than a scheduler's grace period). Ranks
+        of a distributed run always finish it, since they must meet in the all-reduce."""
         if self.eval_split is None:
             return {}
         t = self.cfg.train
@@ -203,8 +207,13 @@ class Trainer:
         per = -(-n // self.dist.world)
         lo, hi = self.dist.rank * per, min(n, (self.dist.rank + 1) * per)
         sp = self.eval_split
+        stop = (lambda: self._stop_signal is not None) if self.dist.world == 1 else None
         sums = evaluate_model(self.eval_model, sp.inputs[lo:hi], sp.labels[lo:hi], sp.puzzle_ids[lo:hi],
-                              t.eval_batch_size or self.B, self.device, self.use_bf16, task=sp.meta.task)
+                              t.eval_batch_size or self.B, self.device, self.use_bf16, task=sp.meta.task,
+                              should_stop=stop)
+        if sums is None:
+            log.warning("step %d: evaluation abandoned for the stop signal", self.step)
+            return {}
         keys = sorted(sums)
         totals = D.all_reduce_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=self.device),
                                   self.dist)
@@ -447,8 +456,10 @@ class Trainer:
                 else:
                     self.progress.update(self.step)
                 if t.eval_interval and self.step % t.eval_interval == 0 and self.step < t.steps:
-                    eval_metrics = self.evaluate()
-                    self._log({"step": self.step, **eval_metrics})
+                    fresh = self.evaluate()
+                    if fresh:  # {} when abandoned for a stop signal: the card keeps the last complete one
+                        eval_metrics = fresh
+                        self._log({"step": self.step, **eval_metrics})
                     t0 = time.perf_counter()
                 stop = D.any_rank(self._stop_signal is not None, self.dist)
                 if self.step % t.checkpoint_interval == 0 or stop:
@@ -458,6 +469,8 @@ class Trainer:
                         raise TrainingInterrupted(self.step, path)
             path = self.save_checkpoint(eval_metrics)  # progress is safe before the final evaluation
             eval_metrics = self.evaluate()
+            if self._stop_signal is not None:  # stopped during the final evaluation: the checkpoint is written
+                raise TrainingInterrupted(self.step, path)
             if eval_metrics:
                 self._log({"step": self.step, **eval_metrics})
                 path = self.save_checkpoint(eval_metrics)
