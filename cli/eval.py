@@ -37,9 +37,10 @@ def evaluate(
     start: Annotated[int, typer.Option(help="ARC fitted route: skip the first N tasks (evaluate in pieces).")] = 0,
     records: Annotated[str, typer.Option(help="ARC fitted route: append one JSON line per task to this file as "
                                               "it is scored.")] = "",
-    compile: Annotated[bool, typer.Option("--compile", help="ARC known route, --backend pytorch: torch.compile the "
-                                                            "segment at a fixed batch (faster on a GPU after a "
-                                                            "minute of compiling).")] = False,
+    compile: Annotated[bool, typer.Option("--compile", help="ARC: torch.compile the segment (known route with "
+                                                            "--backend pytorch: at a fixed batch; fitted route: "
+                                                            "the fitting), faster on a GPU after a minute of "
+                                                            "compiling.")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json.")] = OutputFormat.human,
 ) -> None:
     """Exact accuracy (ACT halting and fixed budgets), mean segments, and task-specific checks."""
@@ -53,7 +54,7 @@ def evaluate(
 
         record = evaluate_arc_fitted(model or None, data, limit, device or None, versions, fit_steps,
                                      fit_loss=fit_loss, tasks_per_batch=tasks_per_batch, start=start,
-                                     records=records or None)
+                                     records=records or None, compile=compile)
         _emit(record, fmt, f"ARC, fitted route: {record['tasks']} tasks from {data}, {versions} versions, "
                            f"{fit_steps} fitting steps ({record['fit_loss_kind']} loss), "
                            f"{record['seconds_per_task']} s per task: "
@@ -64,7 +65,7 @@ def evaluate(
     if start or records:
         raise HRMError("--start and --records are for the ARC fitted route (--route fitted)")
     if compile and task != "arc":
-        raise HRMError("--compile is for the ARC known route")
+        raise HRMError("--compile is for ARC")
     if task == "arc":
         record = evaluate_arc(model or None, data, limit, backend, device or None, batch_size, compile=compile)
         _emit(record, fmt, f"ARC: {record['tasks']} tasks, {record['rows']} augmented test inputs, "

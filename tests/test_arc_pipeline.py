@@ -143,7 +143,7 @@ def test_eval_compile_needs_pytorch_and_arc(arc_run):
                                  "--compile"])
     assert r.exit_code == 2 and "--backend pytorch" in r.stderr
     r = CliRunner().invoke(app, ["eval", "sudoku", "--data", "x.txt", "--compile"])
-    assert r.exit_code == 2 and "ARC known route" in r.stderr
+    assert r.exit_code == 2 and "--compile is for ARC" in r.stderr
 
 
 def test_arc_cli_prints_attempts_and_submission(arc_run, tmp_path):
@@ -221,3 +221,18 @@ def test_eval_arc_fitted_start_and_records(arc_run, tmp_path, monkeypatch):
     r = CliRunner().invoke(app, ["eval", "arc", "--route", "fitted", "--data", str(folder), "--model", str(ckpt),
                                  "--records", str(tmp_path / "missing" / "r.jsonl")])
     assert r.exit_code == 2 and "cannot write the records file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_fitted_route_compiled_fits_like_eager(arc_run):
+    """compile=True fits through a torch.compile'd segment, made once per solver: the same fitting losses."""
+    from solvers.arc import ARCSolver
+
+    root, ckpt, b = arc_run
+    eager, compiled = (ARCSolver(ckpt, device="cpu", versions=2, fit_steps=4, route="fitted", compile=c)
+                       for c in (False, True))
+    r_e, r_c = eager.solve(b), compiled.solve(b)
+    fn = compiled._fit_segment
+    assert eager._fit_segment is None and fn is not None
+    assert r_c.route == "fitted" and r_c.fit_loss == pytest.approx(r_e.fit_loss, rel=1e-4)
+    compiled.solve(b)
+    assert compiled._fit_segment is fn  # reused, not compiled again

@@ -44,9 +44,10 @@ def starting_embedding(table: torch.Tensor) -> torch.Tensor:
 def fit_puzzle_embeddings(model, inputs: np.ndarray, labels: np.ndarray, versions: np.ndarray, num_versions: int,
                           steps: int = 200, lr: float = 1e-2, batch_size: int = 16, segments: int = 4,
                           seed: int = 0, loss: str = "softmax", device=None, groups: np.ndarray | None = None,
-                          bf16: bool = True) -> FitResult:
+                          bf16: bool = True, segment_fn=None) -> FitResult:
     """Fit `num_versions` embeddings on (inputs, labels) rows, row i belonging to version versions[i] (and to
-    task groups[i], when several tasks are fitted together)."""
+    task groups[i], when several tasks are fitted together). ``segment_fn`` replaces ``model.segment`` (a
+    ``torch.compile``d one: the batch shape stays fixed, so it compiles once)."""
     device = torch.device(device or next(model.parameters()).device)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if (bf16 and device.type == "cuda") else contextlib.nullcontext()
     gen = np.random.default_rng(seed)
@@ -82,7 +83,8 @@ def fit_puzzle_embeddings(model, inputs: np.ndarray, labels: np.ndarray, version
             lab = torch.as_tensor(labels[rows], device=device).long()
             vec = table[torch.as_tensor(versions[rows], device=device).long()]
             with torch.enable_grad(), amp:
-                carry, out = model.step(carry, {"tokens": tok, "puzzle_ids": None}, puzzle_vectors=vec)
+                carry, out = model.step(carry, {"tokens": tok, "puzzle_ids": None}, puzzle_vectors=vec,
+                                        segment_fn=segment_fn)
                 per_row = token_losses(out.logits.float(), lab, loss).sum(-1) / (lab != 0).sum(-1).clamp(min=1)
                 step_loss = per_row.mean()
                 opt.zero_grad()
