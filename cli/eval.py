@@ -37,8 +37,8 @@ def evaluate(
     start: Annotated[int, typer.Option(help="ARC fitted route: skip the first N tasks (evaluate in pieces).")] = 0,
     records: Annotated[str, typer.Option(help="ARC fitted route: append one JSON line per task to this file as "
                                               "it is scored.")] = "",
-    compile: Annotated[bool, typer.Option("--compile", help="ARC: torch.compile the segment (known route with "
-                                                            "--backend pytorch: at a fixed batch; fitted route: "
+    compile: Annotated[bool, typer.Option("--compile", help="ARC: torch.compile the segment (known route, PyTorch "
+                                                            "backend: at a fixed batch; fitted route: "
                                                             "the fitting), faster on a GPU after a minute of "
                                                             "compiling.")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json.")] = OutputFormat.human,

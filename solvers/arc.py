@@ -16,6 +16,7 @@ de-augmented and ranked by vote count, then mean halting confidence; the top two
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ from hrm_sdk.data.arc_voting import vote
 from hrm_sdk.errors import HRMError
 
 from .base import Solver
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -141,6 +144,10 @@ class ARCSolver(Solver):
                     demo_ver.append(offsets[k] + v)
                     demo_task.append(k)
         model = self.backend.graph.model
+        if self.backend.device.type == "cpu":
+            log.warning("fitting %d embeddings for %d steps on the CPU, which is slow: the defaults (8 x 200) took "
+                        "over 25 minutes for one small task on 2 cores, seconds on a GPU", int(offsets[-1]),
+                        self.fit_steps)
         if self.compile and self._fit_segment is None:
             import torch
 

@@ -19,12 +19,13 @@ BACKENDS = ("auto", "tensorrt", "onnxruntime", "pytorch")
 def open_backend(path: Path, backend: str = "auto", device: str | None = None, compile: bool = False):
     """The best backend for a model path: TensorRT engine on a supported GPU, else ONNX Runtime (CUDA, then
     CPU), else PyTorch. A file path (.onnx/.engine/.safetensors) runs on its own format's backend.
-    ``compile`` (``backend="pytorch"`` only) runs the segment through ``torch.compile`` at a fixed batch."""
+    ``compile`` (PyTorch weights; ``backend`` auto or pytorch) runs the segment through ``torch.compile`` at a
+    fixed batch."""
     if backend not in BACKENDS:
         raise HRMError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if compile:
-        if backend != "pytorch":
-            raise HRMError("compiling is for the PyTorch backend: add --backend pytorch")
+        if backend not in ("auto", "pytorch"):
+            raise HRMError(f"compiling is for the PyTorch backend, not {backend}")
         if path.is_file() and runtime.format_of(path).name != "pytorch":
             raise HRMError(f"{path} is a {runtime.format_of(path).name} artefact; only PyTorch weights compile")
         return runtime.backend_class("pytorch")(path.parent if path.is_file() else path, device=device, compile=True)

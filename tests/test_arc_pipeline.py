@@ -140,8 +140,8 @@ def test_eval_arc_compiled_matches_eager(arc_run):
 def test_eval_compile_needs_pytorch_and_arc(arc_run):
     root, ckpt, b = arc_run
     r = CliRunner().invoke(app, ["eval", "arc", "--data", str(root / "data" / "test"), "--model", str(ckpt),
-                                 "--compile"])
-    assert r.exit_code == 2 and "--backend pytorch" in r.stderr
+                                 "--compile", "--backend", "onnxruntime"])
+    assert r.exit_code == 2 and "compiling is for the PyTorch backend, not onnxruntime" in r.stderr
     r = CliRunner().invoke(app, ["eval", "sudoku", "--data", "x.txt", "--compile"])
     assert r.exit_code == 2 and "--compile is for ARC" in r.stderr
 
@@ -236,3 +236,17 @@ def test_fitted_route_compiled_fits_like_eager(arc_run):
     assert r_c.route == "fitted" and r_c.fit_loss == pytest.approx(r_e.fit_loss, rel=1e-4)
     compiled.solve(b)
     assert compiled._fit_segment is fn  # reused, not compiled again
+
+
+def test_solve_arc_new_task_on_cpu_warns_about_time(arc_run):
+    """A task the model never saw (examples/arc-new-task.json, not from ARC-AGI) takes the fitted route; on a
+    CPU the solver says up front that this takes long, then answers with two attempts."""
+    from conftest import REPO
+
+    root, ckpt, b = arc_run
+    r = CliRunner().invoke(app, ["solve", "arc", str(REPO / "examples" / "arc-new-task.json"), "--model", str(ckpt),
+                                 "--device", "cpu", "--fit-steps", "2", "--versions", "2", "--format", "jsonl"])
+    assert r.exit_code == 0, r.stderr
+    rec = json.loads(r.stdout)
+    assert rec["route"] == "fitted" and len(rec["attempts"]) == 1
+    assert "steps on the CPU, which is slow" in r.stderr
