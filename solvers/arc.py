@@ -146,8 +146,8 @@ class ARCSolver(Solver):
         model = self.backend.graph.model
         if self.backend.device.type == "cpu":
             log.warning("fitting %d embeddings for %d steps on the CPU, which is slow: the defaults (8 x 200) took "
-                        "over 25 minutes for one small task on a busy 2-core machine, seconds on a GPU", int(offsets[-1]),
-                        self.fit_steps)
+                        "over 25 minutes for one small task on a busy 2-core machine, seconds on a GPU",
+                        int(offsets[-1]), self.fit_steps)
         if self.compile and self._fit_segment is None:
             import torch
 

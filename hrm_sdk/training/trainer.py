@@ -12,9 +12,9 @@ one process would see, and a resumed run continues the same stream.
 
 Checkpoints (``out_dir/checkpoints/step_NNNNNN/``) are written to a temporary directory and renamed into place;
 ``checkpoints/latest`` names the last complete one. Ctrl-C or SIGTERM finishes the current step (or abandons a
-running evaluation, in a single-process run), writes a checkpoint and exits; a second Ctrl-C stops at once. Repeated SIGTERMs count as one (torchrun forwards the
-one its launcher got, so a worker often receives two); a kill at any moment leaves the previous checkpoint
-intact.
+running evaluation, in a single-process run), writes a checkpoint and exits; a second Ctrl-C stops at once.
+Repeated SIGTERMs count as one (torchrun forwards the one its launcher got, so a worker often receives two); a kill
+at any moment leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
