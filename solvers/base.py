@@ -23,19 +23,18 @@ def open_backend(path: Path, backend: str = "auto", device: str | None = None, c
     fixed batch."""
     if backend not in BACKENDS:
         raise HRMError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if compile:
+    if compile:  # only PyTorch compiles: pick it even where an engine or an ONNX file lies beside the weights
         if backend not in ("auto", "pytorch"):
             raise HRMError(f"compiling is for the PyTorch backend, not {backend}")
-        if path.is_file() and runtime.format_of(path).name != "pytorch":
-            raise HRMError(f"{path} is a {runtime.format_of(path).name} artefact; only PyTorch weights compile")
-        return runtime.backend_class("pytorch")(path.parent if path.is_file() else path, device=device, compile=True)
+        backend = "pytorch"
+    torch_kw = {"compile": True} if compile else {}
     if path.is_file():
         fmt = runtime.format_of(path)
         if backend not in ("auto", fmt.name):
             raise HRMError(f"{path} is a {fmt.name} artefact; it cannot run on {backend}")
         if fmt.name == "pytorch":
             path = path.parent
-        return runtime.backend_class(fmt.name)(path, device=device)
+        return runtime.backend_class(fmt.name)(path, device=device, **torch_kw)
     tried = []
     if backend in ("auto", "tensorrt"):
         for engine in sorted(path.glob("*.engine")):
@@ -54,7 +53,7 @@ def open_backend(path: Path, backend: str = "auto", device: str | None = None, c
         if backend == "onnxruntime":
             raise ArtefactError(f"{path}: no model.onnx; export one with: hrm export onnx {path}")
     if (path / "model.safetensors").is_file():
-        return runtime.backend_class("pytorch")(path, device=device)
+        return runtime.backend_class("pytorch")(path, device=device, **torch_kw)
     raise ArtefactError(f"{path}: nothing runnable (no engine, model.onnx or model.safetensors)"
                         + (f"; tried {'; '.join(tried)}" if tried else ""))
 
