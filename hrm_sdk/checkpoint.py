@@ -77,8 +77,9 @@ def read_card(path: str | os.PathLike) -> dict:
 
 
 def save_model(directory: str | os.PathLike, model, card: dict | None = None, state_dict: dict | None = None,
-               dtype=None) -> Path:
-    """Save weights and card; `state_dict` overrides the model's (e.g. EMA weights), `dtype` casts floats."""
+               dtype=None, keep_fp32: tuple = ()) -> Path:
+    """Save weights and card; `state_dict` overrides the model's (e.g. EMA weights), `dtype` casts floats except
+    the tensors named in `keep_fp32`."""
     import torch
     from safetensors.torch import save
 
@@ -87,7 +88,7 @@ def save_model(directory: str | os.PathLike, model, card: dict | None = None, st
     tensors = {}
     for k, v in state.items():
         v = v.detach().cpu()
-        if dtype is not None and v.is_floating_point():
+        if dtype is not None and v.is_floating_point() and k not in keep_fp32:
             v = v.to(dtype)
         tensors[k] = v.contiguous()
     data = save(tensors)

@@ -250,3 +250,41 @@ def test_solve_arc_new_task_on_cpu_warns_about_time(arc_run):
     rec = json.loads(r.stdout)
     assert rec["route"] == "fitted" and len(rec["attempts"]) == 1
     assert "steps on the CPU, which is slow" in r.stderr
+
+
+def test_fitted_only_bundle_solves_exactly_like_the_full_model(arc_run, tmp_path):
+    """scripts/bundle_model.py --fitted-only drops the embedding table for the one row the fitted route starts
+    from: no version table (every task is fitted), a two-row table, and the same fit losses and candidates as
+    the full checkpoint on the CPU. A wrong starting row (e.g. the mean over all rows, blank included) fails."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from hrm_sdk.checkpoint import read_card
+    from solvers.arc import ARCSolver
+
+    root, ckpt, b = arc_run
+    bundle, dest = tmp_path / "full", tmp_path / "slim"  # as shipped: the fp16 bundle, then its slim copy
+    for args in ([str(ckpt), str(bundle)], ["--fitted-only", str(bundle), str(dest)]):
+        subprocess.run([sys.executable, str(REPO / "scripts" / "bundle_model.py"), *args], check=True,
+                       capture_output=True)
+    card = read_card(dest)
+    assert card["model"]["num_puzzle_ids"] == 2 and not (dest / "arc_versions.npz").exists()
+    assert card["fitted_only"]["trained_rows"] >= 1
+    slim = ARCSolver(dest, device="cpu", versions=2, fit_steps=3)
+    assert slim.known_versions(b.id) is None
+    full = ARCSolver(bundle, device="cpu", versions=2, fit_steps=3, route="fitted")
+    r_slim, r_full = slim.solve(b), full.solve(b)
+    assert r_slim.route == "fitted" and r_slim.fit_loss == r_full.fit_loss
+    assert r_slim.candidates == r_full.candidates
+
+
+def test_fitted_only_bundle_refuses_non_arc_models(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "bundle_model.py"), "--fitted-only",
+                        str(REPO / "solvers" / "models" / "maze"), str(tmp_path / "x")], capture_output=True, text=True)
+    assert r.returncode != 0 and "--fitted-only is for ARC models" in r.stderr and not (tmp_path / "x").exists()
