@@ -66,6 +66,9 @@ class ARCSolver(Solver):
             raise HRMError("ARC tasks need the PyTorch backend (embeddings are fitted with gradients)")
         if route not in ("auto", "fitted"):
             raise HRMError(f"route {route!r}: use auto (trained embeddings when the model knows the task) or fitted")
+        for name, value in (("versions", versions), ("fit steps", fit_steps), ("attempts", attempts)):
+            if value < 1:
+                raise HRMError(f"ARC {name} must be at least 1, got {value}")
         if fit_loss not in ("auto", "softmax", "stablemax"):
             raise HRMError(f"fit loss {fit_loss!r}: use auto (the model's training loss), softmax or stablemax")
         super().__init__(model, "pytorch", device, batch_size, max_steps)

@@ -288,3 +288,13 @@ def test_fitted_only_bundle_refuses_non_arc_models(tmp_path):
     r = subprocess.run([sys.executable, str(REPO / "scripts" / "bundle_model.py"), "--fitted-only",
                         str(REPO / "solvers" / "models" / "maze"), str(tmp_path / "x")], capture_output=True, text=True)
     assert r.returncode != 0 and "--fitted-only is for ARC models" in r.stderr and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("flag", ["--versions", "--fit-steps"])
+def test_solve_arc_rejects_non_positive_counts(arc_run, flag):
+    from conftest import REPO
+
+    root, ckpt, b = arc_run
+    r = CliRunner().invoke(app, ["solve", "arc", str(REPO / "examples" / "arc-new-task.json"), "--model", str(ckpt),
+                                 "--device", "cpu", flag, "0"])
+    assert r.exit_code == 2 and "must be at least 1, got 0" in r.stderr and "Traceback" not in r.stderr
