@@ -33,11 +33,17 @@ class FitResult:
     group_losses: np.ndarray  # [steps, groups]: the same per task (group), in the order of np.unique(groups)
 
 
+def trained_rows(table: torch.Tensor) -> torch.Tensor:
+    """[rows] bool: the rows that were trained. Rows start at zero and only the rows a batch touches are updated,
+    so all-zero rows were never trained (the blank row, and in a training-only ARC model every evaluation task's
+    versions)."""
+    return table.abs().sum(-1) > 0
+
+
 def starting_embedding(table: torch.Tensor) -> torch.Tensor:
-    """[1, hidden]: the mean of the table's trained rows. Rows start at zero and only the rows a batch touches
-    are updated, so all-zero rows were never trained (the blank row, and in a training-only ARC model every
-    evaluation task's versions); averaging them in would shrink the start towards zero."""
-    trained = table[table.abs().sum(-1) > 0].float()
+    """[1, hidden]: the mean of the table's trained rows (averaging in the untrained, all-zero ones would shrink
+    the start towards zero)."""
+    trained = table[trained_rows(table)].float()
     return trained.mean(0, keepdim=True) if len(trained) else torch.zeros(1, table.shape[-1])
 
 
@@ -51,7 +57,7 @@ def fitted_only(model):
     from ..model import HRM
 
     table = model.puzzle_emb.detach()
-    n_trained = int((table.abs().sum(-1) > 0).sum())
+    n_trained = int(trained_rows(table).sum())
     slim = HRM(dataclasses.replace(model.config, num_puzzle_ids=2))
     state = {k: v for k, v in model.state_dict().items() if k != "puzzle_emb"}
     state["puzzle_emb"] = torch.cat([torch.zeros(1, table.shape[-1]), starting_embedding(table.cpu())])

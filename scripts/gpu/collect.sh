@@ -5,7 +5,7 @@
 set -euo pipefail
 source scripts/gpu/env.sh
 run=$1 name=$2
-ckpt="$run/checkpoints/$(cat "$run/checkpoints/latest")"
+ckpt=$(latest_checkpoint "$run")
 mkdir -p "$OUT"
 cp "$ckpt/model.json" "$run/metrics.jsonl" "$OUT/"
 cp "runs/$name.log" "$OUT/train.log" 2>/dev/null || true

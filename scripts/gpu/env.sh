@@ -12,3 +12,11 @@ if [ -d /tmp/ort-site ]; then export PYTHONPATH="/tmp/ort-site:$PYTHONPATH"; fi
 # NVLink multicast stays off on the multi-GPU machines (a program using it can take the host's shared GPUs out
 # of service); the image sets these, and torchrun's workers inherit them from here too.
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+
+# The finish scripts: stop the background training runs (each checkpoints on SIGTERM) and wait up to 2 minutes;
+# the bracket keeps pkill from matching a shell whose command line holds a script's text.
+stop_training() {
+  local pat='[c]li\.main train'
+  pkill -TERM -f "$pat"; for _ in $(seq 60); do pgrep -f "$pat" >/dev/null || break; sleep 2; done
+}
+latest_checkpoint() { echo "$1/checkpoints/$(cat "$1/checkpoints/latest")"; }

@@ -10,13 +10,11 @@
 set -uo pipefail
 source scripts/gpu/env.sh
 [ $# -ge 1 ] || { echo "usage: finish.sh RUN_DIR [RUN_DIR ...]" >&2; exit 2; }
-pat='[c]li\.main train'  # the bracket keeps pkill from matching a shell whose command line holds this script's text
-pkill -TERM -f "$pat"; for _ in $(seq 60); do pgrep -f "$pat" >/dev/null || break; sleep 2; done
+stop_training
 mkdir -p "$OUT" /tmp/meta /tmp/bundle
-latest() { echo "$1/checkpoints/$(cat "$1/checkpoints/latest")"; }
 tasks=()
 for run in "$@"; do
-  ckpt=$(latest "$run")
+  ckpt=$(latest_checkpoint "$run")
   task=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["task"])' "$ckpt/model.json")
   tasks+=("$task")
   echo "$task: $ckpt"

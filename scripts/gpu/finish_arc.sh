@@ -7,9 +7,8 @@
 set -uo pipefail
 source scripts/gpu/env.sh
 run=$1 limit=${2:-0} fitted=${3:-10}
-pat='[c]li\.main train'  # bracketed: see finish.sh
-pkill -TERM -f "$pat"; for _ in $(seq 60); do pgrep -f "$pat" >/dev/null || break; sleep 2; done
-ckpt="$run/checkpoints/$(cat "$run/checkpoints/latest")"
+stop_training
+ckpt=$(latest_checkpoint "$run")
 echo "arc: $ckpt"
 python3 scripts/bundle_model.py "$ckpt" /tmp/bundle/arc 2>&1 | tail -n 2
 mkdir -p /tmp/meta-arc

