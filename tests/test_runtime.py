@@ -124,3 +124,21 @@ def test_onnx_path_does_not_import_torch(tiny_onnx):
             "import numpy as np; run_all(b, [(np.ones(81, np.int32), 0)]); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_pytorch_backend_names_a_bad_or_missing_device(tiny_model):
+    import torch
+
+    from cli.main import app
+    from hrm_sdk.errors import HRMError
+    from hrm_sdk.runtime.backends.torch_backend import TorchBackend
+    from typer.testing import CliRunner
+
+    with pytest.raises(HRMError, match="device 'gpu': use cpu or cuda"):
+        TorchBackend(tiny_model, device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(HRMError, match="PyTorch sees no CUDA GPU here"):
+            TorchBackend(tiny_model, device="cuda")
+        r = CliRunner().invoke(app, ["solve", "sudoku", str(REPO / "examples" / "sudoku.txt"), "--model",
+                                     str(tiny_model), "--backend", "pytorch", "--device", "cuda"])
+        assert r.exit_code == 2 and "PyTorch sees no CUDA GPU here" in r.stderr and "Traceback" not in r.stderr

@@ -6,6 +6,7 @@ import contextlib
 
 import numpy as np
 
+from ...errors import HRMError
 from ..artefact import SegmentMeta, meta_from_card
 from .base import Backend
 
@@ -23,7 +24,12 @@ class TorchBackend(Backend):
         if model is None:
             model, card = load_model(path)
         self.torch = torch
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        try:
+            self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        except RuntimeError:
+            raise HRMError(f"device {device!r}: use cpu or cuda (cuda:N for one GPU of several)") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise HRMError(f"device {device!r}: PyTorch sees no CUDA GPU here; use --device cpu")
         precision = precision or ("bf16" if self.device.type == "cuda" else "fp32")
         self.amp = precision == "bf16" and self.device.type == "cuda"
         self.state_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
