@@ -184,7 +184,8 @@ def arc(
     seed: Annotated[int, typer.Option(help="Seed for augmentations and fitting.")] = 0,
     fmt: FormatOpt = OutputFormat.human,
 ) -> None:
-    """Solve an ARC task: two attempts per test input (json: the ARC Prize submission shape)."""
+    """Solve an ARC task: two attempts per test input (json: the ARC Prize submission shape). When the task file
+    holds the test outputs, each is checked against the attempts (exit 1 when one is missed)."""
     output.setup_logging(quiet=True)
     from hrm_sdk.data import arc as codec
     from solvers.arc import ARCSolver
@@ -200,6 +201,10 @@ def arc(
                 output.stdout.print(f"  attempt {k + 1}:", markup=False)
                 for row in g:
                     output.stdout.print("    " + "".join(str(v) for v in row), markup=False)
+            if r.correct is not None:  # the task file holds the expected outputs: say whether an attempt matched
+                right = next((k + 1 for k, g in enumerate(atts) if g == task.test[i][1].tolist()), None)
+                output.stdout.print(f"  expected output (in the task file): "
+                                    f"{f'attempt {right}' if right else 'not among the attempts'}", markup=False)
     elif fmt == OutputFormat.json:
         output.emit_json(r.submission())
     else:

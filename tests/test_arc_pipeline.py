@@ -158,6 +158,19 @@ def test_arc_cli_prints_attempts_and_submission(arc_run, tmp_path):
     assert isinstance(grids, list) and all(0 <= v <= 9 for row in grids for v in row)
 
 
+def test_arc_cli_checks_attempts_against_known_test_outputs(arc_run):
+    """A task file with its test outputs: the human output says per test input which attempt matched, or that
+    none did, and the exit code agrees (1 when any test input is missed)."""
+    root, ckpt, b = arc_run
+    task = sorted(HERE.glob("arc-*.json"))[1]
+    r = CliRunner().invoke(app, ["solve", "arc", str(task), "--model", str(ckpt), "--fit-steps", "2",
+                                 "--versions", "2"])
+    verdicts = [line for line in r.stdout.splitlines() if line.startswith("  expected output (in the task file): ")]
+    assert len(verdicts) == len(json.loads(task.read_text())["test"]), r.stdout
+    missed = any(v.endswith("not among the attempts") for v in verdicts)
+    assert r.exit_code == (1 if missed else 0), r.stderr
+
+
 def test_eval_arc_fitted_route_scores_attempts(arc_run, tmp_path, monkeypatch):
     from solvers.arc import ARCSolver, ARCResult
 
