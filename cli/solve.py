@@ -201,8 +201,8 @@ def arc(
                 output.stdout.print(f"  attempt {k + 1}:", markup=False)
                 for row in g:
                     output.stdout.print("    " + "".join(str(v) for v in row), markup=False)
-            if r.correct is not None:  # the task file holds the expected outputs: say whether an attempt matched
-                right = next((k + 1 for k, g in enumerate(atts) if g == task.test[i][1].tolist()), None)
+            if r.matched is not None:  # the task file holds the expected outputs: say whether an attempt matched
+                right = r.matched[i]
                 output.stdout.print(f"  expected output (in the task file): "
                                     f"{f'attempt {right}' if right else 'not among the attempts'}", markup=False)
     elif fmt == OutputFormat.json:

@@ -41,6 +41,7 @@ class ARCResult:
     fit_loss: tuple[float, float] | None  # demonstration loss at the start and the end of fitting ("fitted")
     seconds: float
     correct: list | None = None  # per test input, when the task file has test outputs: in the attempts?
+    matched: list | None = None  # the same: the number (1-based) of the attempt that matched, or None
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -180,16 +181,19 @@ class ARCSolver(Solver):
         preds = np.stack([r.prediction for r in results]).astype(np.uint8)
         ranked = vote([task.id] * len(keys), [k[0] for k in keys], [k[1] for k in keys], preds,
                       np.array([r.q_halt for r in results]), augs)
-        attempts, candidates, correct = [], [], []
+        attempts, candidates, matched = [], [], []
         for i, (_, truth) in enumerate(task.test):
             cands = ranked.get((task.id, i), [])
             attempts.append([c.grid.tolist() for c in cands[: self.attempts]])
             candidates.append([{"grid": c.grid.tolist(), "votes": int(c.count), "mean_q": round(float(c.mean_q), 4)}
                                for c in cands])
             if truth is not None:
-                correct.append(any(np.array_equal(c.grid, truth) for c in cands[: self.attempts]))
+                matched.append(next((k + 1 for k, c in enumerate(cands[: self.attempts])
+                                     if np.array_equal(c.grid, truth)), None))
+        known = len(matched) == len(task.test)
         return ARCResult(task_id=task.id, attempts=attempts, candidates=candidates, route=route, fit_loss=fit_loss,
-                         seconds=time.perf_counter() - t0, correct=correct if len(correct) == len(task.test) else None)
+                         seconds=time.perf_counter() - t0, correct=[m is not None for m in matched] if known else None,
+                         matched=matched if known else None)
 
     @staticmethod
     def _task(task) -> arc.ArcTask:
