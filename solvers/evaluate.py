@@ -129,10 +129,13 @@ def _views_section(backend, task: str, inputs: np.ndarray, labels: np.ndarray, v
 
 
 def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, backend: str = "auto",
-                 device: str | None = None, batch_size: int = 256, attempts: int = 2, compile: bool = False) -> dict:
+                 device: str | None = None, batch_size: int = 256, attempts: int = 2, compile: bool = False,
+                 votes: int = 0) -> dict:
     """ARC-AGI with augmentation voting on a test split built by ``hrm data build arc`` (official scoring: a
-    fraction of each task's test inputs, averaged over tasks). `limit_tasks` keeps the first N tasks. The record's
-    ``per_task`` lists each task's scores, so a subset (say the first 200 tasks) can be re-scored from it."""
+    fraction of each task's test inputs, averaged over tasks). `limit_tasks` keeps the first N tasks; `votes`
+    keeps the first N versions of each test input (the identity first; 0 = all). The record's ``per_task`` lists
+    each task's scores, so a subset (say the first 200 tasks) can be re-scored from it, and ``by_votes`` the
+    scores when only the first 1, 8, 32, 100 or 300 versions vote (from the same predictions)."""
     import time
 
     from hrm_sdk.data.arc_voting import ArcEvaluator
@@ -149,6 +152,10 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
                            "evaluate with the dataset the model was trained on")
     ev = ArcEvaluator(split)
     rows = ev.restrict(np.unique(ev.row_task)[:limit_tasks]) if limit_tasks else np.arange(split.meta.size)
+    starts = ev.versions.task_starts(len(ev.task_ids))
+    rank = ev.row_version - starts[ev.versions.task[ev.row_version]]  # a row's version number within its task
+    if votes:
+        rows = rows[rank[rows] < votes]
     t0 = time.perf_counter()
     items = ((np.asarray(split.inputs[r]), int(split.puzzle_ids[r])) for r in rows)
     segments = 0
@@ -158,12 +165,23 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
         qs.append(res.q_halt)
         order.append(rows[res.index])
         segments += res.steps
-    ev.add(np.asarray(order), np.stack(preds), np.asarray(qs))
+    order, preds, qs = np.asarray(order), np.stack(preds), np.asarray(qs)
+    ev.add(order, preds, qs)
     seconds = time.perf_counter() - t0
     ks = tuple(range(1, attempts + 1))
+    by_votes = {}
+    for n in (1, 8, 32, 100, 300):
+        if n < int(rank[rows].max()) + 1:
+            sub = ArcEvaluator(split)
+            if limit_tasks:
+                sub.restrict(np.unique(ev.row_task)[:limit_tasks])
+            keep = rank[order] < n
+            sub.add(order[keep], preds[keep], qs[keep])
+            by_votes[str(n)] = sub.metrics(ks)
     return {"model": str(path), "task": "arc", "backend": be.describe(), "data": str(data),
             "tasks": len(ev.num_tests()), "rows": int(len(rows)), "segments": int(segments),
             "batch_size": batch_size, "compiled": compile, "seconds": round(seconds, 1), **ev.metrics(ks),
+            "votes": int(rank[rows].max()) + 1 if len(rows) else 0, "by_votes": by_votes,
             "per_task": ev.per_task(ks)}
 
 

