@@ -53,7 +53,7 @@ def main() -> int:
     args = ap.parse_args()
 
     sys.path.insert(0, str(REPO))
-    from hrm_sdk.data import sudoku_solver
+    from hrm_sdk.tasks.sudoku import exact as sudoku_solver
 
     if not args.path.is_file():
         print(f"{args.path}: no such file; pass the path of a '<puzzle> <solution> <guesses>' file", file=sys.stderr)

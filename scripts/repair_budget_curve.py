@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hrm_sdk.data import sudoku  # noqa: E402
+from hrm_sdk.tasks import sudoku  # noqa: E402
 from solvers.sudoku import Budget, SudokuSolver, _digit_probs  # noqa: E402
 from solvers.sudoku_search import guided_search  # noqa: E402
 

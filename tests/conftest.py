@@ -21,7 +21,7 @@ def shared(*parts: str) -> Path:
 
 
 def write_sudoku_dataset(out: Path, n: int = 32, start: int = 0, test_same: bool = True, augment: bool = False) -> Path:
-    from hrm_sdk.data import sudoku
+    from hrm_sdk.tasks import sudoku
     from hrm_sdk.data.dataset import DatasetMeta, write_split
 
     p, s, _ = sudoku.read_collection(shared("sudoku", "hard-train.txt"))

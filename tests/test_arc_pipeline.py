@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from hrm_sdk.data import arc
-from hrm_sdk.data.examples import HERE
+from hrm_sdk.tasks import arc
+from hrm_sdk.tasks.arc import EXAMPLES as HERE
 
 TINY_ARC = """
 [run]
@@ -118,7 +118,7 @@ def test_eval_arc_compiled_matches_eager(arc_run):
     halting values as the eager backend, and so the same votes and scores."""
     from hrm_sdk.data.dataset import read_split
     from hrm_sdk.runtime import ACTPolicy, run_all
-    from solvers.base import open_backend
+    from hrm_sdk.runtime import open_model as open_backend
     from solvers.evaluate import evaluate_arc
 
     root, ckpt, b = arc_run

@@ -156,13 +156,10 @@ class ArraySampler:
 
 
 def make_sampler(split: Split) -> Sampler:
-    """The training sampler for a split: the task module's own ``make_sampler`` if it has one."""
-    from . import task_module
+    """The training sampler for a split: its task's (``hrm_sdk.tasks.Task.make_sampler``)."""
+    from .. import tasks
 
-    module = task_module(split.meta.task)
-    if hasattr(module, "make_sampler"):
-        return module.make_sampler(split)
-    return ArraySampler(split, getattr(module, "augment_batch", None))
+    return tasks.get(split.meta.task).make_sampler(split)
 
 
 class SampleStream:

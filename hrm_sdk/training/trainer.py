@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__
+from .. import __version__, tasks
 from ..checkpoint import atomic_write_bytes, check_compatible, save_model
 from ..data.dataset import SampleStream, make_sampler, read_split
 from ..errors import CheckpointError, ConfigError, DatasetError
@@ -254,10 +254,7 @@ class Trainer:
                 "train_config": self.cfg.to_dict(), "eval": eval_metrics or {}}
         weights = self.ema.state_dict_for(self.model) if self.ema else None
         save_model(tmp, self.model, card, state_dict=weights)
-        if self.task == "arc":  # which task version each puzzle id means: needed to answer those tasks later
-            from ..data.arc import save_versions
-
-            save_versions(tmp / "arc_versions.npz", self.train_split)
+        tasks.get(self.task).save_model_extras(tmp, self.train_split)  # ARC: which task version each id means
         state = {f"param.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         if carry is not None:
             state.update({k: v.cpu().contiguous() for k, v in carry.items()})

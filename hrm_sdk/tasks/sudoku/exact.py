@@ -13,7 +13,7 @@ dead end do.
 
 Usage::
 
-    from hrm_sdk.data import sudoku_solver as ss
+    from hrm_sdk.tasks.sudoku import exact as ss
     sol = ss.solve(puzzle)                  # uint8[81] or None; puzzle is uint8[81] / [9,9], 0 = blank
     ss.count_solutions(puzzle, limit=2)     # 0, 1 or 2
     ss.rate(puzzle)                         # guesses
