@@ -25,19 +25,23 @@ def task_views(task: str, k: int) -> Views:
     return Views(k, apply, invert)
 
 
+_SOLVERS: dict = {}  # task -> Solver subclass, filled as the subclasses are defined
+
+
 def solver_class(task: str):
-    """The solver class of a task: the ``Solver`` subclass in ``solvers/<task>.py`` whose ``task`` is it."""
+    """The solver class of a task: a ``Solver`` subclass whose ``task`` is it (``solvers/<task>.py`` is
+    imported to find it)."""
     import importlib
 
     tasks.get(task)  # an unknown task fails with the list of known ones
-    try:
-        module = importlib.import_module(f"{__package__}.{task}")
-    except ModuleNotFoundError:
-        module = None
-    for obj in vars(module).values() if module else ():
-        if isinstance(obj, type) and issubclass(obj, Solver) and obj.task == task:
-            return obj
-    raise HRMError(f"no solver for {task} puzzles (expected a Solver subclass in solvers/{task}.py)")
+    if task not in _SOLVERS:
+        try:
+            importlib.import_module(f"{__package__}.{task}")
+        except ModuleNotFoundError:
+            pass
+    if task not in _SOLVERS:
+        raise HRMError(f"no solver for {task} puzzles (expected a Solver subclass in solvers/{task}.py)")
+    return _SOLVERS[task]
 
 
 @dataclass
@@ -52,6 +56,11 @@ class Solver:
     task = ""
     views: Views | None = None  # test-time views (subclasses that support them); None: the puzzle as given
     pick = None  # (inputs row, ViewResult) -> (answer, confidence, extra): a solver's own choice among the votes
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.task:
+            _SOLVERS[cls.task] = cls
 
     def __init__(self, model: str | Path | None = None, backend: str = "auto", device: str | None = None,
                  batch_size: int = 64, max_steps: int | None = None, min_steps: int = 1, halting: str = "q"):

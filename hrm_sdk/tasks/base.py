@@ -27,9 +27,15 @@ class Task:
         """(inputs, labels) tokens of a labelled puzzle file (``hrm eval --data FILE``)."""
         raise DatasetError(f"{path}: evaluate {self.name} from a dataset split directory")
 
-    def check_items(self, n: int = 16) -> list[tuple[np.ndarray, int]]:
-        """Up to n (tokens, puzzle_id) items of real puzzles, for parity checks (export, ``hrm verify``)."""
+    def example_items(self) -> list[tuple[np.ndarray, int]]:
+        """(tokens, puzzle_id) items of the task's shipped example puzzles."""
         raise HRMError(f"no example puzzles for {self.name}")
+
+    def check_items(self, n: int = 16) -> list[tuple[np.ndarray, int]]:
+        """n (tokens, puzzle_id) items of real puzzles (the examples, repeated as needed), for parity checks
+        (the export's self-check, ``hrm verify``)."""
+        items = self.example_items()
+        return (items * (n // max(1, len(items)) + 1))[:n]
 
     # --- symmetries -----------------------------------------------------------------------------------------
     def view_maps(self, k: int):

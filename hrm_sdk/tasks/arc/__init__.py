@@ -16,18 +16,16 @@ EXAMPLES = Path(__file__).parent / "examples"
 
 
 class ArcSpec(Task):
-    name = TASK
-    vocab_size = VOCAB_SIZE
-    seq_len = SEQ_LEN
+    name, vocab_size, seq_len = TASK, VOCAB_SIZE, SEQ_LEN
     make_sampler = staticmethod(make_sampler)
     build = staticmethod(build)
 
-    def check_items(self, n=16):
+    def example_items(self):
         items = []
         for f in sorted(EXAMPLES.glob("arc-*.json")):
             t = load_task(f)
             items += [(encode_grid(g), 0) for g, _ in t.train] + [(encode_grid(g), 0) for g, _ in t.test]
-        return (items * (n // max(1, len(items)) + 1))[:n]
+        return items
 
     def view_maps(self, k):
         from ...errors import HRMError

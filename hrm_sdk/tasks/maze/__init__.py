@@ -59,9 +59,7 @@ EXAMPLES = Path(__file__).parent / "examples.txt"
 
 
 class MazeSpec(Task):
-    name = TASK
-    vocab_size = VOCAB_SIZE
-    seq_len = SEQ_LEN
+    name, vocab_size, seq_len = TASK, VOCAB_SIZE, SEQ_LEN
     source_hint = "maze-hard"
     answer_check_names = ("valid_shortest_path",)
     make_sampler = staticmethod(make_sampler)
@@ -71,9 +69,8 @@ class MazeSpec(Task):
         inputs, labels, _ = read_csv(path)
         return inputs, labels
 
-    def check_items(self, n=16):
-        items = [(m.tokens, 0) for m in parse_file(EXAMPLES)]
-        return (items * (n // max(1, len(items)) + 1))[:n]
+    def example_items(self):
+        return [(m.tokens, 0) for m in parse_file(EXAMPLES)]
 
     def view_maps(self, k):
         ds = view_transforms(k)

@@ -15,9 +15,7 @@ EXAMPLES = Path(__file__).parent / "examples.txt"
 
 
 class SudokuSpec(Task):
-    name = TASK
-    vocab_size = VOCAB_SIZE
-    seq_len = SEQ_LEN
+    name, vocab_size, seq_len = TASK, VOCAB_SIZE, SEQ_LEN
     source_hint = "sudoku"
     augment_batch = staticmethod(augment_batch)
     build = staticmethod(_build)
@@ -26,9 +24,8 @@ class SudokuSpec(Task):
         p, s, _ = read_collection(path)
         return encode(p), encode(s)
 
-    def check_items(self, n=16):
-        items = [(encode(p.cells), 0) for p in parse_file(EXAMPLES)]
-        return (items * (n // max(1, len(items)) + 1))[:n]
+    def example_items(self):
+        return [(encode(p.cells), 0) for p in parse_file(EXAMPLES)]
 
     def view_maps(self, k):
         ts = view_transforms(k)

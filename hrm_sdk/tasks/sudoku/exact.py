@@ -27,7 +27,7 @@ its guesses fall in the asked range. About 42% of such puzzles are easy, 44% med
 extreme; on one core that is ~4,400 puzzles/s for "any", ~1,800/s easy or medium, ~640/s hard and ~2/s
 extreme.
 
-Benchmark: ``python scripts/bench_sudoku_solver.py`` (hard-test: ~8,000 puzzles/s of CPU time on one core).
+Benchmark: ``python -m scripts.bench_sudoku_solver`` (hard-test: ~8,000 puzzles/s of CPU time on one core).
 
 numba is imported here only; other modules import this one lazily. Functions compile on first call (~6 s)
 and are cached on disk (``cache=True``).
