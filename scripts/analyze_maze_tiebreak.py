@@ -14,7 +14,7 @@ Part 1 compares the answers in train.csv/test.csv with candidate tie-breaking ru
 A rule "fits" when it reproduces every answer. Part 2 (``--generate N``) compares N generated mazes with the
 CSVs: wall counts, path lengths, S/G placement, number of shortest paths.
 
-    python scripts/analyze_maze_tiebreak.py [--data ../shared/data/maze-hard] [--rows 200] [--generate 5000]
+    python -m scripts.analyze_maze_tiebreak [--data ../shared/data/maze-hard] [--rows 200] [--generate 5000]
 """
 
 from __future__ import annotations

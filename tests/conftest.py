@@ -13,6 +13,19 @@ SHARED_DATA = Path(os.environ.get("HRM_SHARED_DATA", REPO.parent / "shared" / "d
 
 
 
+SLOW_FIXTURES = {"tiny_model", "tiny_onnx", "arc_run"}  # each trains a model
+
+
+def pytest_collection_modifyitems(config, items):
+    """Fast unit tests and slow integration tests: a test is ``slow`` when it trains a model (through one of
+    ``SLOW_FIXTURES``) or is marked so (the overfitting checks, the 2-process DDP run); ``python -m pytest``
+    runs both, ``-m "not slow"`` the unit tests alone (about a minute), ``-m gpu`` the checks for the GPU
+    machine."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def shared(*parts: str) -> Path:
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():

@@ -1,73 +1,56 @@
 """GPU parity check of the runtime (issue #3): the CPU test `test_onnx_matches_pytorch_on_200_puzzles`, on CUDA.
 
-Trains the same tiny HRM as the test fixture (300 steps on 32 Sudoku puzzles, on the CPU), exports it to ONNX
-and compares, on the same 200 puzzles (32 seen in training, 168 not), PyTorch on CUDA (fp32) against ONNX
-Runtime on the CPU and, with onnxruntime-gpu, on CUDA: predictions, halting segments and first-segment logits.
-Exits 1 if any pair differs.
+The tiny HRM of the test fixture (300 steps on 32 Sudoku puzzles, trained on the CPU), exported to ONNX, is
+compared on the same 200 puzzles (32 seen in training, 168 not): PyTorch on CUDA (fp32) against ONNX Runtime on
+the CPU and, with onnxruntime-gpu, on CUDA: predictions, halting segments and first-segment logits must agree.
+Skipped without CUDA; on the GPU machine (DEVELOPERS.md):
 
-    HRM_SHARED_DATA=.carry/data python scripts/gpu/runtime_check.py --out runtime_check.json
+    HRM_SHARED_DATA=.carry/data HRM_RUNTIME_CHECK_OUT=$OUT/runtime_check.json python3 -m pytest -m gpu -s
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-import tempfile
+import os
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+import pytest
 
-from conftest import tiny_config, write_sudoku_dataset  # noqa: E402
-from test_runtime import puzzles  # noqa: E402
+from test_runtime import puzzles
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cuda", help="PyTorch's device (cpu only to try the script out)")
-    ap.add_argument("--out", help="write the JSON here too")
-    args = ap.parse_args()
 
+def _no_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return True
+    return not torch.cuda.is_available()
+
+
+pytestmark = [pytest.mark.gpu, pytest.mark.slow, pytest.mark.skipif(_no_cuda(), reason="no CUDA device")]
+
+
+def test_pytorch_cuda_matches_onnx_runtime(tiny_model, tiny_onnx):
     import onnxruntime as ort
     import torch
 
-    from exporters.onnx_export import export_onnx
     from hrm_sdk.runtime import load
     from hrm_sdk.runtime.verify import compare
-    from hrm_sdk.training.config import load_config
-    from hrm_sdk.training.trainer import Trainer
-
-    root = Path(tempfile.mkdtemp(prefix="hrm-runtime-check-"))
-    data = write_sudoku_dataset(root / "data")
-    text = tiny_config(root, data, steps=300, global_batch_size=32, ema=False, eval_interval=0,
-                       log_interval=100, checkpoint_interval=300)
-    trainer = Trainer(load_config(text=text), show_progress=False)  # CPU unless told otherwise: like the test
-    trainer.fit()
-    model = trainer.latest_checkpoint()
-    onnx = Path(export_onnx(model, check=False).path)
 
     items = puzzles(32) + puzzles(168, start=1000)
-    ref = load(model, device=args.device, precision="fp32")
-    pairs = {f"pytorch {args.device} fp32 vs onnxruntime cpu": load(onnx, device="cpu")}
+    ref = load(tiny_model, device="cuda", precision="fp32")
+    pairs = {"pytorch cuda fp32 vs onnxruntime cpu": load(tiny_onnx, device="cpu")}
     if "CUDAExecutionProvider" in ort.get_available_providers():
-        pairs[f"pytorch {args.device} fp32 vs onnxruntime cuda"] = load(onnx, device="cuda")
-    doc = {"gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "torch": torch.__version__, "onnxruntime": ort.__version__,
+        pairs["pytorch cuda fp32 vs onnxruntime cuda"] = load(tiny_onnx, device="cuda")
+    doc = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "onnxruntime": ort.__version__,
            "puzzles": len(items), "pairs": {}}
-    ok = True
     for name, other in pairs.items():
-        cmp = compare(ref, other, items, batch_size=50)
-        d = cmp.to_dict()
+        d = compare(ref, other, items, batch_size=50).to_dict()
         same = (d["halting_agreement"] == 1.0 and d["prediction_agreement"] == 1.0
                 and d["first_segment_max_abs_logits"] < 1e-3)
-        ok &= same
         doc["pairs"][name] = {**{k: v for k, v in d.items() if k != "mismatched"}, "identical": same}
         print(name, doc["pairs"][name], flush=True)
-    if args.out:
-        Path(args.out).write_text(json.dumps(doc, indent=1))
-    print(json.dumps(doc))
-    return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    if os.environ.get("HRM_RUNTIME_CHECK_OUT"):
+        Path(os.environ["HRM_RUNTIME_CHECK_OUT"]).write_text(json.dumps(doc, indent=1))
+    assert all(p["identical"] for p in doc["pairs"].values()), doc
