@@ -32,7 +32,7 @@ solved maze can be checked. A row of only spaces is an all-open row when it has 
 blank line separates mazes.
 
 The modules: ``codec`` (constants, ``Maze``, encode/decode), ``parse`` (text and CSV), ``paths`` (BFS and
-checks), ``augment`` (dihedral transforms, views, sampler), ``kernels`` (numba, compiled on first use),
+checks), ``augment`` (dihedral transforms, views, sampler), ``kernels`` (numba, imported on first use),
 ``generate`` (the generator) and ``build`` (the dataset). numba compiles the generator and the batch
 relabelling on first use; parsing, encoding and the checks are plain numpy. ``SPEC`` is the task's
 ``hrm_sdk.tasks.Task``.
@@ -47,7 +47,7 @@ from .augment import *  # noqa: F401,F403
 from .build import build  # noqa: F401
 from .codec import *  # noqa: F401,F403
 from .generate import generate, generate_many  # noqa: F401
-from .kernels import _kernels, relabel_batch  # noqa: F401
+
 from .parse import *  # noqa: F401,F403
 from .paths import *  # noqa: F401,F403
 from .augment import apply_dihedral, invert_dihedral, make_sampler, view_transforms
@@ -56,6 +56,13 @@ from .parse import parse_file, read_csv
 from .paths import valid_optimal
 
 EXAMPLES = Path(__file__).parent / "examples.txt"
+
+
+def relabel_batch(inputs):
+    """``canonical_answers`` for token rows ``[B, H*W]`` (numba; ``kernels.relabel_batch``)."""
+    from .kernels import relabel_batch
+
+    return relabel_batch(inputs)
 
 
 class MazeSpec(Task):

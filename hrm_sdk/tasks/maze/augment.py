@@ -9,7 +9,6 @@ import numpy as np
 
 from ...errors import HRMError
 from .codec import DIHEDRAL_INVERSE, SIZE, _DIHEDRAL, _square
-from .kernels import relabel_batch
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +64,8 @@ def augment_batch(inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generat
     t = rng.integers(0, 8, size=len(inputs))
     inputs, labels = apply_dihedral(inputs, t), apply_dihedral(labels, t)
     if relabel:
+        from .kernels import relabel_batch
+
         labels = relabel_batch(inputs)
     return inputs, labels
 

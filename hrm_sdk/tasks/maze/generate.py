@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .codec import ACCEPT_CAP, MAX_LAYOUTS, MIN_PATH, SIZE, WALL_FRACTION, to_string
-from .kernels import _kernels
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +26,9 @@ def _generate_chunk(seed: int, count: int, size: int, min_steps: int, walls: tup
     inputs = np.empty((count, size * size), np.uint8)
     labels = np.empty((count, size * size), np.uint8)
     steps = np.empty(count, np.int16)
-    made, layouts = _kernels()["_k_generate"](seed, count, size, size, min_steps, walls[0], walls[1], cap,
+    from .kernels import _k_generate
+
+    made, layouts = _k_generate(seed, count, size, size, min_steps, walls[0], walls[1], cap,
                                               max_layouts, inputs, labels, steps)
     if made < count:
         raise ValueError(f"found {made} of {count} mazes with a path of >= {min_steps + 1} cells in {layouts} random "
@@ -60,7 +61,7 @@ def generate_many(seed: int, n: int, size: int = SIZE, min_path: int = MIN_PATH,
     walls = _wall_range(size, wall_prob)
     chunks = [min(chunk, n - i) for i in range(0, n, chunk)]
     seeds = np.random.SeedSequence(seed).generate_state(max(len(chunks), 1), dtype=np.uint32)
-    _kernels()
+    from . import kernels  # noqa: F401 (numba imported before the threads start)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         parts = list(pool.map(lambda a: _generate_chunk(int(a[0]), a[1], size, min_path - 1, walls, cap,

@@ -1,22 +1,26 @@
-"""numba kernels for generation and relabelling, compiled on first use (``hrm_sdk.tasks.numba_kernels``)."""
+"""numba kernels of the maze generator and the batch relabelling.
+
+The project's one pattern for numba (as ``hrm_sdk.tasks.sudoku.exact``): the kernels live in a module of their
+own that imports numba at its top and decorates them with ``njit(cache=True)`` (compiled on first call, cached
+on disk between processes); every other module imports it inside the functions that need it, so importing a
+task never imports numba.
+
+Written as plain Python over flat arrays. Grids are padded with a wall border (index (r + 1) * (w + 2) + c + 1),
+so neighbours need no bounds checks, and a BFS marks the cells it reached with its own ``stamp`` instead of
+clearing arrays, so it costs what it reaches.
+"""
 
 from __future__ import annotations
 
-import logging
-import threading
-
 import numpy as np
 
+from ...errors import require
 from .codec import _square
 
-log = logging.getLogger(__name__)
+_njit = require("numba", "data", "maze generation").njit(cache=True, nogil=True)
 
 
-# compiled versions on first use, so they can call one another and numba is imported only then. Grids are
-# padded with a wall border (index (r + 1) * (w + 2) + c + 1), so neighbours need no bounds checks, and a BFS
-# marks the cells it reached with its own ``stamp`` instead of clearing arrays, so it costs what it reaches.
-
-
+@_njit
 def _k_bfs(passable, w2, src, dist, parent, queue, stamp, mark):
     """BFS from ``src``, neighbours in the tie-break order down, left, right, up; the first parent wins.
     Reached cells get ``stamp == mark``; returns how many, listed by distance in ``queue`` (farthest last)."""
@@ -60,6 +64,7 @@ def _k_bfs(passable, w2, src, dist, parent, queue, stamp, mark):
     return tail
 
 
+@_njit
 def _k_pair_counts(passable, n_open, w2, m, order, da, dc, parent, queue, stamp, bound, counts, cells):
     """counts[s] = how many cells are >= m moves from s; returns their sum (ordered pairs >= m apart).
 
@@ -124,6 +129,7 @@ def _k_pair_counts(passable, n_open, w2, m, order, da, dc, parent, queue, stamp,
     return total
 
 
+@_njit
 def _k_mark(passable, h, w, s, g, parent, row_in, row_label):
     """Write one maze's input and label rows (unpadded tokens); the label marks the parent chain g -> s."""
     w2 = w + 2
@@ -139,6 +145,7 @@ def _k_mark(passable, h, w, s, g, parent, row_in, row_label):
         p = parent[p]
 
 
+@_njit
 def _k_generate(seed, count, h, w, m, walls_lo, walls_hi, cap, max_layouts, inputs, labels, steps):
     """Up to ``count`` mazes with S and G >= m moves apart; returns (made, layouts tried).
 
@@ -196,6 +203,7 @@ def _k_generate(seed, count, h, w, m, walls_lo, walls_hi, cap, max_layouts, inpu
     return made, layouts
 
 
+@_njit
 def _k_relabel(inputs, h, w, labels):
     """Labels marking the tie-break rule's shortest path for each row of ``inputs``; rows without a path
     from S to G are copied unmarked. Returns how many rows had no path."""
@@ -234,30 +242,10 @@ def _k_relabel(inputs, h, w, labels):
     return missing
 
 
-_KERNELS = ("_k_bfs", "_k_pair_counts", "_k_mark", "_k_generate", "_k_relabel")
-_kernel_lock = threading.Lock()
-_compiled = False
-
-
-def _kernels():
-    """Compile the ``_k_*`` functions with numba (once per process; cached on disk between processes)."""
-    global _compiled
-    with _kernel_lock:
-        if not _compiled:
-            from ...errors import require
-
-            numba = require("numba", "data", "maze generation")
-            g = globals()
-            for name in _KERNELS:
-                g[name] = numba.njit(cache=True, nogil=True)(g[name])
-            _compiled = True
-    return globals()
-
-
 def relabel_batch(inputs: np.ndarray) -> np.ndarray:
     """``canonical_answers`` for token rows ``[B, H*W]``, compiled (numba); rows without a path stay unmarked."""
     inputs = np.ascontiguousarray(inputs, dtype=np.uint8)
     h, w = _square(inputs.shape[-1])
     labels = np.empty_like(inputs)
-    _kernels()["_k_relabel"](inputs.reshape(-1, h * w), h, w, labels.reshape(-1, h * w))
+    _k_relabel(inputs.reshape(-1, h * w), h, w, labels.reshape(-1, h * w))
     return labels
