@@ -22,7 +22,7 @@ from hrm_sdk.errors import DatasetError
 from hrm_sdk.runtime.evaluate import evaluate
 
 from .base import solver_class
-from .registry import resolve
+from . import registry
 
 
 def load_test_set(path: str | Path, task: str) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +105,7 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
     from hrm_sdk.data.dataset import read_split
     from hrm_sdk.runtime import run_act
 
-    path = resolve(model, "arc")
+    path = registry.resolve(model, "arc")
     be = runtime.open(path, backend, device, compile=compile)
     split = read_split(data)
     if split.meta.task != "arc":

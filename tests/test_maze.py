@@ -9,7 +9,8 @@ import pytest
 
 from conftest import SHARED_DATA  # ../shared/data beside the checkout, or $HRM_SHARED_DATA
 from hrm_sdk.tasks import maze as M
-from hrm_sdk.data.dataset import make_sampler, read_split
+from hrm_sdk.data.dataset import read_split
+from hrm_sdk.tasks import make_sampler
 from hrm_sdk.errors import PuzzleParseError
 
 DATA = SHARED_DATA / "maze-hard"

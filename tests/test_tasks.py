@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from hrm_sdk import tasks
-from hrm_sdk.data.dataset import DatasetMeta, make_sampler, read_split, write_split
+from hrm_sdk.data.dataset import DatasetMeta, read_split, write_split
+from hrm_sdk.tasks import make_sampler
 from hrm_sdk.errors import ConfigError
 from hrm_sdk.runtime.backends.base import Backend
 

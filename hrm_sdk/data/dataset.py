@@ -155,13 +155,6 @@ class ArraySampler:
         return inputs, labels, ids
 
 
-def make_sampler(split: Split) -> Sampler:
-    """The training sampler for a split: its task's (``hrm_sdk.tasks.Task.make_sampler``)."""
-    from .. import tasks
-
-    return tasks.get(split.meta.task).make_sampler(split)
-
-
 class SampleStream:
     """An endless, seeded sequence of training rows: a fresh permutation per epoch, no repeats within one.
 

@@ -57,3 +57,8 @@ def get(name: str) -> Task:
 
         raise ConfigError(f"unknown task {name!r}; expected one of {', '.join(names())}")
     return importlib.import_module(f"{__name__}.{name}").SPEC
+
+
+def make_sampler(split):
+    """The training sampler for a dataset split: its task's (``Task.make_sampler``)."""
+    return get(split.meta.task).make_sampler(split)

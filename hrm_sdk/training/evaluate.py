@@ -2,7 +2,7 @@
 
 Every puzzle runs all ``halt_max_steps`` segments (the reference protocol); from the per-segment outputs it
 also reports what ACT halting would have given (stop at the first segment with q_halt > q_continue) and the
-exact accuracy at fixed segment budgets 1, 2, 4, 8, 16 (``hrm_sdk.runtime.evaluate.BUDGETS``, the same as
+exact accuracy at fixed segment budgets 1, 2, 4, 8, 16 (``hrm_sdk.metrics.BUDGETS``, the same as
 ``hrm eval``). The task's own answer checks (``hrm_sdk.tasks.Task.answer_checks``; Maze: the share of answers at
 ACT halting that mark a valid shortest path, any of them, not only the benchmark's) are added as rates.
 """
@@ -14,7 +14,7 @@ import contextlib
 import numpy as np
 import torch
 
-from ..runtime.evaluate import BUDGETS
+from ..metrics import BUDGETS
 
 
 @torch.no_grad()

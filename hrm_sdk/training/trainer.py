@@ -35,7 +35,7 @@ import torch
 
 from .. import __version__, tasks
 from ..checkpoint import atomic_write_bytes, check_compatible, save_model
-from ..data.dataset import SampleStream, make_sampler, read_split
+from ..data.dataset import SampleStream, read_split
 from ..errors import CheckpointError, ConfigError, DatasetError
 from ..model import HRM, Carry
 from . import distributed as D
@@ -105,7 +105,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model.parameters(), t)
         self.ema = EMA(self.model, t.ema_rate) if t.ema else None
         self.eval_model = copy.deepcopy(self.model) if t.ema else self.model
-        self.stream = SampleStream(make_sampler(self.train_split), seed=cfg.run.seed)
+        self.stream = SampleStream(tasks.make_sampler(self.train_split), seed=cfg.run.seed)
         self.explore_gen = torch.Generator().manual_seed(cfg.run.seed + 1)
         self.use_bf16 = t.bf16 and self.device.type == "cuda"
         self.carry_dtype = torch.bfloat16 if self.use_bf16 else torch.float32
