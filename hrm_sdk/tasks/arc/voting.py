@@ -1,7 +1,7 @@
 """ARC evaluation: vote over the augmented versions of each test input, score pass@k, write a submission.
 
 A model sees every evaluation test input once per version of its task (the ``test`` split of
-``hrm_sdk.tasks.arc.build``). Each prediction is cropped (``arc.crop_shapes``), de-augmented (inverse dihedral,
+``hrm_sdk.data.arc.build``). Each prediction is cropped (``arc.crop_shapes``), de-augmented (inverse dihedral,
 then inverse colour map) and counted as one vote for that grid in its (task id, test index) group, with the
 prediction's ``sigmoid(q_halt)`` as its confidence. Candidates rank by (votes, mean confidence), descending;
 the top ``k`` are the attempts. An empty crop is not a grid and casts no vote.
