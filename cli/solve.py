@@ -122,7 +122,7 @@ def sudoku(
 ) -> None:
     """Solve Sudoku puzzles: 81-character lines or 9x9 grids, many per file, '#' comments."""
     output.setup_logging(quiet=True)
-    from hrm_sdk.data import sudoku as codec
+    from hrm_sdk.tasks import sudoku as codec
     from solvers.sudoku import Budget, SudokuSolver
 
     text, source = read_input(file)
@@ -155,7 +155,7 @@ def maze(
 ) -> None:
     """Solve mazes: 30x30 grids of '# SG' (wall, open, start, goal); a blank line between mazes."""
     output.setup_logging(quiet=True)
-    from hrm_sdk.data import maze as codec
+    from hrm_sdk.tasks import maze as codec
     from solvers.maze import MazeSolver
 
     text, source = read_input(file)
@@ -187,7 +187,7 @@ def arc(
     """Solve an ARC task: two attempts per test input (json: the ARC Prize submission shape). When the task file
     holds the test outputs, each is checked against the attempts (exit 1 when one is missed)."""
     output.setup_logging(quiet=True)
-    from hrm_sdk.data import arc as codec
+    from hrm_sdk.tasks import arc as codec
     from solvers.arc import ARCSolver
 
     text, source = read_input(file)

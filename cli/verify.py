@@ -13,7 +13,8 @@ from .output import OutputFormat
 
 @output.handle_errors
 def verify(
-    model: Annotated[str, typer.Argument(help="The artefact to check: .onnx, .engine or a model directory.")],
+    model: Annotated[str, typer.Argument(help="The artefact to check: .onnx, .engine, a model directory (its best "
+                                              "backend here, as hrm solve runs it) or a bundled model's name.")],
     against: Annotated[str, typer.Option(help="Reference artefact (default: the checkpoint the model came from, "
                                                   "i.e. the model directory next to it).")] = "",
     puzzles: Annotated[int, typer.Option("-n", "--puzzles", help="How many puzzles.")] = 32,
@@ -28,19 +29,21 @@ def verify(
 
     from hrm_sdk import runtime
     from hrm_sdk.runtime.verify import compare
+    from solvers.registry import resolve
 
-    checked = runtime.load(model, device=device or None)
-    ref_path = Path(against) if against else Path(model).parent
-    reference = runtime.load(ref_path, device="cpu")
+    path = resolve(model)
+    checked = runtime.open(path, device=device or None)
+    ref_path = resolve(against) if against else (path if path.is_dir() else path.parent)
+    reference = runtime.open(ref_path, "pytorch", device="cpu")
     if data:
         from hrm_sdk.data.dataset import read_split
 
         split = read_split(data)
         items = [(np.asarray(split.inputs[i]), int(split.puzzle_ids[i])) for i in range(min(puzzles, split.meta.size))]
     else:
-        from hrm_sdk.data.examples import check_items
+        from hrm_sdk import tasks
 
-        items = check_items(checked.meta.task, puzzles)
+        items = tasks.get(checked.meta.task).check_items(puzzles)
     cmp = compare(reference, checked, items, batch_size=batch_size)
     record = cmp.to_dict()
     if fmt == OutputFormat.json:

@@ -143,7 +143,7 @@ def self_check(model: str | Path, onnx_path: Path, precision: str, n: int) -> di
     import torch
 
     from hrm_sdk.checkpoint import load_model
-    from hrm_sdk.data.examples import check_items
+    from hrm_sdk import tasks
     from hrm_sdk.model import SegmentGraph
     from hrm_sdk.runtime.backends.onnx_backend import OnnxBackend, open_session
     from hrm_sdk.runtime.backends.torch_backend import TorchBackend
@@ -157,7 +157,7 @@ def self_check(model: str | Path, onnx_path: Path, precision: str, n: int) -> di
     session = open_session(onnx_path)
     c = net.config
     dtype = np.float16 if precision == "fp16" else np.float32
-    items = check_items(OnnxBackend(onnx_path, device="cpu").meta.task, n)
+    items = tasks.get(OnnxBackend(onnx_path, device="cpu").meta.task).check_items(n)
     tokens = np.stack([t for t, _ in items]).astype(np.int32)
     ids = np.asarray([p for _, p in items], dtype=np.int32)
     z_H = np.zeros((len(items), c.positions, c.hidden_size), np.float32)

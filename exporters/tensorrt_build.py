@@ -45,7 +45,7 @@ from pathlib import Path
 from hrm_sdk.errors import ArtefactError, HRMError
 from hrm_sdk.runtime import trt as trt_info
 from hrm_sdk.runtime.artefact import METADATA_KEY, SegmentMeta, read_sidecar, write_sidecar
-from hrm_sdk.runtime.backends.tensorrt_backend import check_io, network_io, sha256_file
+from hrm_sdk.runtime.engine_io import check_io, network_io, sha256_file
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "bf16")

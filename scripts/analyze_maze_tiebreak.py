@@ -14,7 +14,7 @@ Part 1 compares the answers in train.csv/test.csv with candidate tie-breaking ru
 A rule "fits" when it reproduces every answer. Part 2 (``--generate N``) compares N generated mazes with the
 CSVs: wall counts, path lengths, S/G placement, number of shortest paths.
 
-    python scripts/analyze_maze_tiebreak.py [--data ../shared/data/maze-hard] [--rows 200] [--generate 5000]
+    python -m scripts.analyze_maze_tiebreak [--data ../shared/data/maze-hard] [--rows 200] [--generate 5000]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hrm_sdk.data import maze as M
+from hrm_sdk.tasks import maze as M
 
 NAMES = {(1, 0): "D", (0, -1): "L", (0, 1): "R", (-1, 0): "U"}
 ORDERS = list(itertools.permutations(NAMES))  # the 24 neighbour orders
@@ -183,7 +183,7 @@ def part1(data: Path, rows: int) -> None:
     perfect = [name for name, (ok, n) in scores.items() if ok == n and not name.startswith("(")]
     print("\nrules reproducing every answer:", ", ".join(perfect) or "none")
     canon = np.mean([(M.canonical_answer(g).reshape(30, 30) == a).all() for _, _, g, a in mazes])
-    print(f"hrm_sdk.data.maze.canonical_answer agrees on {canon:.2%} of the {len(mazes)} mazes")
+    print(f"hrm_sdk.tasks.maze.canonical_answer agrees on {canon:.2%} of the {len(mazes)} mazes")
 
 
 def describe(name: str, x: np.ndarray, steps: np.ndarray, paths: np.ndarray | None) -> dict:

@@ -1,6 +1,6 @@
 """Benchmark the backends on one model: segment latency, solve throughput with ACT halting, accuracy, parity.
 
-    python scripts/bench_backends.py --model runs/x/checkpoints/step_N --onnx model.onnx --data data/sudoku/test
+    python -m scripts.bench_backends --model runs/x/checkpoints/step_N --onnx model.onnx --data data/sudoku/test
 
 Backends measured (those available): PyTorch on CUDA (bf16 eager, bf16 torch.compile, fp32 eager), PyTorch on
 the CPU, ONNX Runtime on the CPU (and CUDA with onnxruntime-gpu). For each: the median time of one segment at
@@ -16,13 +16,10 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hrm_sdk.data.dataset import read_split  # noqa: E402
 from hrm_sdk.runtime import run_all  # noqa: E402

@@ -1,7 +1,7 @@
 """Benchmark the exact Sudoku solver on one core and check it against a shared puzzle collection.
 
-    python scripts/bench_sudoku_solver.py                      # ../shared/data/sudoku/hard-test.txt
-    python scripts/bench_sudoku_solver.py path/to/17-clue.txt --limit 10000 --repeat 5
+    python -m scripts.bench_sudoku_solver                      # ../shared/data/sudoku/hard-test.txt
+    python -m scripts.bench_sudoku_solver path/to/17-clue.txt --limit 10000 --repeat 5
 
 Every puzzle is solved counting solutions up to 2; each solution must match the file's and each count must
 be 1. Prints a table, then as the very last line one compact JSON object (``| tail -1 | jq``). Exits 1 if a
@@ -52,8 +52,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="timed passes over the file; the fastest is reported")
     args = ap.parse_args()
 
-    sys.path.insert(0, str(REPO))
-    from hrm_sdk.data import sudoku_solver
+    from hrm_sdk.tasks.sudoku import exact as sudoku_solver
 
     if not args.path.is_file():
         print(f"{args.path}: no such file; pass the path of a '<puzzle> <solution> <guesses>' file", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Turn a training checkpoint into a bundled solver model: fp16 safetensors + ONNX (fp16 weights, fp32 compute).
 
-    python scripts/bundle_model.py runs/sudoku-trm-mlp/chunk2-step11846 solvers/models/sudoku
+    python -m scripts.bundle_model runs/sudoku-trm-mlp/chunk2-step11846 solvers/models/sudoku
 
 The weights are rounded to fp16 once, and both files are made from that rounding, so the PyTorch and the ONNX
 Runtime backends run identical weights. The ONNX export checks itself against PyTorch (see exporters).
@@ -21,8 +21,6 @@ import logging
 import shutil
 import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Learning curve of a training run from its metrics.jsonl files: evaluation accuracy against training time.
 
-    python scripts/learning_curve.py solvers/models/sudoku/training/metrics-*.jsonl
+    python scripts/learning_curve.py records/sudoku/metrics-*.jsonl
 
 Training time is summed from the logged steps/s (so evaluation and checkpoint pauses are excluded), and GPU
 time is that time multiplied by each record's number of ranks (``world``, 1 where a record lacks it); files are

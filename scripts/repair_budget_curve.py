@@ -1,6 +1,6 @@
 """How much of the Sudoku repair route is the network's doing: guided vs blind search at several node budgets.
 
-    python scripts/repair_budget_curve.py --data ../shared/data/sudoku/hard-test.txt --limit 100
+    python -m scripts.repair_budget_curve --data ../shared/data/sudoku/hard-test.txt --limit 100
 
 One network pass (ACT halting) over the puzzles; for each puzzle whose network answer fails the check, the
 repair search runs with digits ordered by the network's probabilities ("guided") and in plain order ("blind"),
@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from hrm_sdk.data import sudoku  # noqa: E402
+from hrm_sdk.tasks import sudoku  # noqa: E402
 from solvers.sudoku import Budget, SudokuSolver, _digit_probs  # noqa: E402
 from solvers.sudoku_search import guided_search  # noqa: E402
 

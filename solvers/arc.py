@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hrm_sdk.data import arc
-from hrm_sdk.data.arc_voting import vote
+from hrm_sdk.tasks import arc
+from hrm_sdk.tasks.arc.voting import vote
 from hrm_sdk.errors import HRMError
 
 from .base import Solver

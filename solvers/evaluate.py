@@ -17,15 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
+from hrm_sdk import runtime, tasks
 from hrm_sdk.errors import DatasetError
 from hrm_sdk.runtime.evaluate import evaluate
 
-from .base import open_backend, task_views
-from .registry import resolve
+from .base import solver_class
+from . import registry
 
 
 def load_test_set(path: str | Path, task: str) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs, labels) tokens from a dataset split directory, a Sudoku collection file or a Maze-Hard CSV."""
+    """(inputs, labels) tokens from a dataset split directory or a labelled puzzle file of the task (a Sudoku
+    collection file, a Maze-Hard CSV: ``Task.read_puzzle_file``)."""
     path = Path(path)
     if path.is_dir():
         from hrm_sdk.data.dataset import read_split
@@ -36,74 +38,41 @@ def load_test_set(path: str | Path, task: str) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(split.inputs), np.asarray(split.labels)
     if not path.is_file():
         raise DatasetError(f"{path}: no such dataset split or puzzle file")
-    if task == "sudoku":
-        from hrm_sdk.data import sudoku
-
-        p, s, _ = sudoku.read_collection(path)
-        return sudoku.encode(p), sudoku.encode(s)
-    if task == "maze":
-        from hrm_sdk.data import maze
-
-        inputs, labels, _ = maze.read_csv(path)
-        return inputs, labels
-    raise DatasetError(f"{path}: evaluate {task} from a dataset split directory")
+    return tasks.get(task).read_puzzle_file(path)
 
 
 def evaluate_model(model: str | None, task: str, data: str | Path, limit: int = 0, backend: str = "auto",
                    device: str | None = None, batch_size: int = 256, repair: bool = True, progress=None,
                    views: int = 1) -> dict:
-    view_set = task_views(task, views) if views != 1 else None  # a bad count fails before any loading
-    path = resolve(model, task)
-    be = open_backend(path, backend, device)
-    if be.meta.task != task:
-        raise DatasetError(f"{path} is a {be.meta.task} model, not {task}")
+    """The network alone on the solver's backend (``hrm_sdk.runtime.evaluate``), the task's answer checks, the
+    views pass, and what the solver itself adds (``Solver.evaluation_extras``: Sudoku's repair route). One
+    solver, so the model is opened once."""
+    spec = tasks.get(task)
+    solver = solver_class(task)(model, backend=backend, device=device, batch_size=batch_size, views=views)
+    path, be = solver.model_path, solver.backend
     inputs, labels = load_test_set(data, task)
     if limit:
         inputs, labels = inputs[:limit], labels[:limit]
     res = evaluate(be, inputs, labels, batch_size=batch_size, progress=progress)
     record = {"model": str(path), "task": task, "backend": be.describe(), "data": str(data), "count": res.count,
               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "network": res.to_dict()}
-    if task == "maze":
-        from hrm_sdk.data import maze
-
-        ok = maze.valid_optimal(inputs, res.act_predictions.astype(np.uint8))
-        record["network"]["valid_shortest_path"] = float(ok.mean())
-    if view_set is not None:
-        record["views"] = _views_section(be, task, inputs, labels, view_set, batch_size)
-    if task == "sudoku" and repair:
-        from hrm_sdk.data import sudoku
-
-        from .sudoku import SudokuSolver
-
-        solver = SudokuSolver(path, backend=backend, device=device, batch_size=batch_size, views=views)
-        cells = sudoku.decode(inputs)
-        results = solver.solve_many(list(cells))
-        truth = sudoku.decode(labels)
-        correct = [r.solved and np.array_equal(r.grid.reshape(81), t) for r, t in zip(results, truth)]
-        routes = {}
-        for r in results:
-            routes[r.route or "unsolved"] = routes.get(r.route or "unsolved", 0) + 1
-        from .sudoku_search import guided_search
-
-        uniform = np.full((81, 9), 1 / 9)  # the same search and budget with no network: digits in plain order
-        blind = [guided_search(c, uniform, solver.budget.search_nodes)[0] is not None for c in cells]
-        record["with_repair"] = {"solved": float(np.mean([r.solved for r in results])),
-                                 "correct": float(np.mean(correct)), "routes": routes,
-                                 "budget": {"extra_steps": solver.budget.extra_steps,
-                                            "search_nodes": solver.budget.search_nodes},
-                                 "search_without_network": float(np.mean(blind))}
+    for name, ok in spec.answer_checks(inputs, res.act_predictions).items():
+        record["network"][name] = float(ok.mean())
+    if solver.views is not None:
+        record["views"] = _views_section(solver, spec, inputs, labels)
+    record.update(solver.evaluation_extras(inputs, labels, repair=repair))
     return record
 
 
-def _views_section(backend, task: str, inputs: np.ndarray, labels: np.ndarray, views, batch_size: int) -> dict:
-    """Network alone under K views: the voted answer's exact accuracy (and Maze's valid shortest path), the
-    identity view's (a check against the main pass), whether any view was exact, and the segments run."""
+def _views_section(solver, spec, inputs: np.ndarray, labels: np.ndarray) -> dict:
+    """Network alone under K views: the voted answer's exact accuracy (and the task's answer checks), the
+    identity view's (a check against the main pass), whether any view was exact, and the segments run; where
+    the solver picks among the voted candidates itself (``Solver.pick``: Maze), what it picks."""
     import time
 
-    from hrm_sdk.runtime.views import run_views
-
+    views = solver.views
     t0 = time.perf_counter()
-    voted = run_views(backend, inputs, views, batch_size=batch_size)
+    voted = solver.run_views(inputs, views)
     seconds = time.perf_counter() - t0
     answers = np.stack([v.answer for v in voted])  # [N, L]
     per_view = np.stack([v.predictions for v in voted])  # [N, K, L]
@@ -113,18 +82,15 @@ def _views_section(backend, task: str, inputs: np.ndarray, labels: np.ndarray, v
     out = {"k": views.k, "act_exact": float((((answers == lab) | (lab == 0)).all(-1)).mean()),
            "identity_exact": float(exact[:, 0].mean()), "any_view_exact": float(exact.any(-1).mean()),
            "mean_segments": total / (len(voted) * views.k), "total_segments": total, "seconds": round(seconds, 2)}
-    if task == "maze":
-        from hrm_sdk.data import maze
-
-        out["valid_shortest_path"] = float(maze.valid_optimal(inputs, answers.astype(np.uint8)).mean())
-        flat = per_view.reshape(-1, lab.shape[1]).astype(np.uint8)
-        every = maze.valid_optimal(np.repeat(inputs, views.k, axis=0), flat)
-        out["any_view_valid_shortest_path"] = float(every.reshape(-1, views.k).any(-1).mean())
-        from .maze import choose  # what MazeSolver(views=K) answers: the identity view's path first, checked
-
-        taken = np.stack([v.candidates[choose(maze.as_grid(x), v)].answer for x, v in zip(inputs, voted)])
+    every = spec.answer_checks(np.repeat(inputs, views.k, axis=0), per_view.reshape(-1, lab.shape[1]))
+    for name, ok in spec.answer_checks(inputs, answers).items():
+        out[name] = float(ok.mean())
+        out[f"any_view_{name}"] = float(every[name].reshape(-1, views.k).any(-1).mean())
+    if solver.pick is not None:  # what the solver answers with K views, when it does not take the top vote
+        taken = np.stack([solver.pick(x, v)[0] for x, v in zip(inputs, voted)])
         out["solver_exact"] = float((((taken == lab) | (lab == 0)).all(-1)).mean())
-        out["solver_valid_shortest_path"] = float(maze.valid_optimal(inputs, taken.astype(np.uint8)).mean())
+        for name, ok in spec.answer_checks(inputs, taken).items():
+            out[f"solver_{name}"] = float(ok.mean())
     return out
 
 
@@ -138,12 +104,12 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
     scores when only the first 1, 8, 32, 100 or 300 versions vote (from the same predictions)."""
     import time
 
-    from hrm_sdk.data.arc_voting import ArcEvaluator
+    from hrm_sdk.tasks.arc.voting import ArcEvaluator
     from hrm_sdk.data.dataset import read_split
     from hrm_sdk.runtime import run_act
 
-    path = resolve(model, "arc")
-    be = open_backend(path, backend, device, compile=compile)
+    path = registry.resolve(model, "arc")
+    be = runtime.open(path, backend, device, compile=compile)
     split = read_split(data)
     if split.meta.task != "arc":
         raise DatasetError(f"{data}: a {split.meta.task} dataset, not ARC")
@@ -199,7 +165,7 @@ def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, devi
     import json
     import time
 
-    from hrm_sdk.data import arc
+    from hrm_sdk.tasks import arc
 
     from .arc import ARCSolver
 

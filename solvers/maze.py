@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hrm_sdk.data import maze as mz
+from hrm_sdk.tasks import maze as mz
 from hrm_sdk.errors import InvalidPuzzleError
 
 from .base import Solver, task_views
@@ -85,7 +85,7 @@ class MazeSolver(Solver):
         else:
             voted = self.run_views(np.stack([m.tokens for m, _ in parsed]), self.views)
             results = [v.identity for v in voted]
-            picks = [self._pick(m.grid, v) for (m, _), v in zip(parsed, voted)]
+            picks = [self.pick(m.grid, v) for (m, _), v in zip(parsed, voted)]
         seconds = (time.perf_counter() - t0) / len(parsed)
         out = []
         for (m, src), r, (answer, confidence, extra) in zip(parsed, results, picks):
@@ -98,8 +98,9 @@ class MazeSolver(Solver):
                 confidence=confidence, seconds=seconds, source=src, line=m.source_line, extra=extra))
         return out
 
-    def _pick(self, grid: np.ndarray, voted) -> tuple[np.ndarray, float, dict]:
-        """(answer, its confidence, extra) of one maze's vote (``choose``)."""
+    def pick(self, maze, voted) -> tuple[np.ndarray, float, dict]:
+        """(answer, its confidence, extra) of one maze's vote (``choose``); ``maze`` a grid or its tokens."""
+        grid = mz.as_grid(maze)
         rank = choose(grid, voted)
         c = voted.candidates[rank]
         return c.answer, float(voted.confidence[c.views[0]]), {

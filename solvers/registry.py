@@ -36,8 +36,11 @@ def bundled() -> list[ModelInfo]:
     return out
 
 
-def resolve(model: str | Path | None, task: str) -> Path:
-    """A model argument -> a path: None is the task's bundled default; a bare name is a bundled model."""
+def resolve(model: str | Path | None, task: str | None = None) -> Path:
+    """A model argument -> a path: None is the task's bundled default; a bare name is a bundled model (every
+    command that takes a model resolves it here, so ``hrm export onnx sudoku`` works as ``--model sudoku``)."""
+    if (model is None or str(model) == "") and task is None:
+        raise CheckpointError("no model given")
     if model is None or str(model) == "":
         path = MODELS_DIR / task
         if not (path / "model.json").is_file():

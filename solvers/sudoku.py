@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hrm_sdk.data import sudoku
+from hrm_sdk.tasks import sudoku
 from hrm_sdk.errors import InvalidPuzzleError
 from hrm_sdk.runtime import ACTPolicy
 
@@ -77,6 +77,28 @@ class SudokuSolver(Solver):
         self.views = task_views(self.task, views) if views != 1 else None  # validated before loading a model
         super().__init__(model, backend, device, batch_size, max_steps, min_steps, halting)
         self.budget = budget or Budget()
+
+    def evaluation_extras(self, inputs, labels, repair: bool = True) -> dict:
+        """``hrm eval``'s ``with_repair`` section: the solver's routes on the test set, and the same search
+        with the same budget but no network (digits in plain order)."""
+        if not repair:
+            return {}
+        from .sudoku_search import guided_search
+
+        cells = sudoku.decode(inputs)
+        results = self.solve_many(list(cells))
+        truth = sudoku.decode(labels)
+        correct = [r.solved and np.array_equal(r.grid.reshape(81), t) for r, t in zip(results, truth)]
+        routes = {}
+        for r in results:
+            routes[r.route or "unsolved"] = routes.get(r.route or "unsolved", 0) + 1
+        uniform = np.full((81, 9), 1 / 9)
+        blind = [guided_search(c, uniform, self.budget.search_nodes)[0] is not None for c in cells]
+        return {"with_repair": {"solved": float(np.mean([r.solved for r in results])),
+                                "correct": float(np.mean(correct)), "routes": routes,
+                                "budget": {"extra_steps": self.budget.extra_steps,
+                                           "search_nodes": self.budget.search_nodes},
+                                "search_without_network": float(np.mean(blind))}}
 
     def solve(self, puzzle, budget: Budget | None = None) -> SudokuResult:
         return self.solve_many([puzzle], budget)[0]

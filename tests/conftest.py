@@ -13,6 +13,19 @@ SHARED_DATA = Path(os.environ.get("HRM_SHARED_DATA", REPO.parent / "shared" / "d
 
 
 
+SLOW_FIXTURES = {"tiny_model", "tiny_onnx", "arc_run"}  # each trains a model
+
+
+def pytest_collection_modifyitems(config, items):
+    """Fast unit tests and slow integration tests: a test is ``slow`` when it trains a model (through one of
+    ``SLOW_FIXTURES``) or is marked so (the overfitting checks, the 2-process DDP run); ``python -m pytest``
+    runs both, ``-m "not slow"`` the unit tests alone (about a minute), ``-m gpu`` the checks for the GPU
+    machine."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def shared(*parts: str) -> Path:
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
@@ -21,7 +34,7 @@ def shared(*parts: str) -> Path:
 
 
 def write_sudoku_dataset(out: Path, n: int = 32, start: int = 0, test_same: bool = True, augment: bool = False) -> Path:
-    from hrm_sdk.data import sudoku
+    from hrm_sdk.tasks import sudoku
     from hrm_sdk.data.dataset import DatasetMeta, write_split
 
     p, s, _ = sudoku.read_collection(shared("sudoku", "hard-train.txt"))

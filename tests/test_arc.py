@@ -8,10 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from hrm_sdk.data import arc
-from hrm_sdk.data.arc import ArcTask, Augmentation
-from hrm_sdk.data.arc_voting import ArcEvaluator, Candidate, score, submission, task_scores, vote
-from hrm_sdk.data.dataset import SampleStream, make_sampler, read_split
+from hrm_sdk.tasks.arc import data as arc
+from hrm_sdk.tasks.arc import ArcTask, Augmentation
+from hrm_sdk.tasks.arc.voting import ArcEvaluator, Candidate, score, submission, task_scores, vote
+from hrm_sdk.data.dataset import SampleStream, read_split
+from hrm_sdk.tasks import make_sampler
 from hrm_sdk.errors import ConfigError, MissingExtraError, PuzzleParseError
 
 

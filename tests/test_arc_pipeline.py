@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from hrm_sdk.data import arc
-from hrm_sdk.data.examples import HERE
+from hrm_sdk.tasks import arc
+from hrm_sdk.tasks.arc import EXAMPLES as HERE
 
 TINY_ARC = """
 [run]
@@ -118,7 +118,7 @@ def test_eval_arc_compiled_matches_eager(arc_run):
     halting values as the eager backend, and so the same votes and scores."""
     from hrm_sdk.data.dataset import read_split
     from hrm_sdk.runtime import ACTPolicy, run_all
-    from solvers.base import open_backend
+    from hrm_sdk.runtime import open_model as open_backend
     from solvers.evaluate import evaluate_arc
 
     root, ckpt, b = arc_run
@@ -279,8 +279,8 @@ def test_fitted_only_bundle_solves_exactly_like_the_full_model(arc_run, tmp_path
     root, ckpt, b = arc_run
     bundle, dest = tmp_path / "full", tmp_path / "slim"  # as shipped: the fp16 bundle, then its slim copy
     for args in ([str(ckpt), str(bundle)], ["--fitted-only", str(bundle), str(dest)]):
-        subprocess.run([sys.executable, str(REPO / "scripts" / "bundle_model.py"), *args], check=True,
-                       capture_output=True)
+        subprocess.run([sys.executable, "-m", "scripts.bundle_model", *args], check=True, capture_output=True,
+                       cwd=REPO)
     card = read_card(dest)
     assert card["model"]["num_puzzle_ids"] == 2 and not (dest / "arc_versions.npz").exists()
     assert card["fitted_only"]["trained_rows"] >= 1
@@ -298,8 +298,9 @@ def test_fitted_only_bundle_refuses_non_arc_models(tmp_path):
 
     from conftest import REPO
 
-    r = subprocess.run([sys.executable, str(REPO / "scripts" / "bundle_model.py"), "--fitted-only",
-                        str(REPO / "solvers" / "models" / "maze"), str(tmp_path / "x")], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "scripts.bundle_model", "--fitted-only",
+                        str(REPO / "solvers" / "models" / "maze"), str(tmp_path / "x")], capture_output=True, text=True,
+                       cwd=REPO)
     assert r.returncode != 0 and "--fitted-only is for ARC models" in r.stderr and not (tmp_path / "x").exists()
 
 

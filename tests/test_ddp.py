@@ -10,6 +10,8 @@ import pytest
 
 from conftest import REPO, tiny_config
 
+pytestmark = pytest.mark.slow  # two processes train over gloo
+
 
 def run(tmp_path, data, nproc, out, steps, resume=False):
     cfg = tmp_path / f"{out}.toml"

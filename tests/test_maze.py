@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_DATA  # ../shared/data beside the checkout, or $HRM_SHARED_DATA
-from hrm_sdk.data import maze as M
-from hrm_sdk.data.dataset import make_sampler, read_split
+from hrm_sdk.tasks import maze as M
+from hrm_sdk.data.dataset import read_split
+from hrm_sdk.tasks import make_sampler
 from hrm_sdk.errors import PuzzleParseError
 
 DATA = SHARED_DATA / "maze-hard"
@@ -256,7 +257,9 @@ def test_augment_batch_keeps_labels_aligned(train50):
 
 def test_pair_counts_are_exact():
     """The pruned kernel counts the same far pairs as BFS from every cell."""
-    kernels = M._kernels()
+    from hrm_sdk.tasks.maze import kernels as kernel_module
+
+    kernels = vars(kernel_module)
     rng = np.random.default_rng(3)
     h = w = 12
     m = 14

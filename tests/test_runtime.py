@@ -14,7 +14,7 @@ from hrm_sdk.runtime.verify import compare
 
 
 def puzzles(n, start=0):
-    from hrm_sdk.data import sudoku
+    from hrm_sdk.tasks import sudoku
 
     p, _, _ = sudoku.read_collection(shared("sudoku", "hard-train.txt"))
     return [(sudoku.encode(x), 0) for x in p[start:start + n]]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import shared
-from hrm_sdk.data import sudoku
+from hrm_sdk.tasks import sudoku
 from hrm_sdk.errors import InvalidPuzzleError, PuzzleParseError
 from solvers.sudoku import Budget, SudokuSolver
 
@@ -84,7 +84,7 @@ def test_maze_size_and_task_checks(tiny_model, tmp_path):
 
 def test_maze_solver_checks_validity_and_optimality(monkeypatch):
     """A stub maze backend answering with the benchmark's own path, a detour, and garbage."""
-    from hrm_sdk.data import maze as mz
+    from hrm_sdk.tasks import maze as mz
     from hrm_sdk.runtime.act import SegmentResult
     from solvers import maze as maze_solver
 
@@ -121,7 +121,7 @@ def test_arc_embedding_fit_lowers_loss_and_is_deterministic(tmp_path):
     cfg = ModelConfig(arch="trm", vocab_size=12, seq_len=900, num_puzzle_ids=5, hidden_size=32, num_heads=2,
                       L_layers=1, H_cycles=2, L_cycles=2, puzzle_emb_len=2, halt_max_steps=2)
     save_model(tmp_path / "arc", HRM(cfg), {"task": "arc"})
-    from hrm_sdk.data.examples import HERE
+    from hrm_sdk.tasks.arc import EXAMPLES as HERE
 
     task = str(sorted(HERE.glob("arc-*.json"))[0])
     runs = [ARCSolver(tmp_path / "arc", versions=2, fit_steps=25, fit_lr=0.05, seed=s).solve(task) for s in (0, 0, 1)]
@@ -174,8 +174,8 @@ def test_arc_solver_fits_several_tasks_in_one_batch(tmp_path):
     import torch
 
     from hrm_sdk.checkpoint import save_model
-    from hrm_sdk.data import arc
-    from hrm_sdk.data.examples import HERE
+    from hrm_sdk.tasks import arc
+    from hrm_sdk.tasks.arc import EXAMPLES as HERE
     from hrm_sdk.model import HRM, ModelConfig
     from solvers.arc import ARCSolver
 

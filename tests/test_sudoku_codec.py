@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import shared
-from hrm_sdk.data import sudoku
+from hrm_sdk.tasks import sudoku
 from hrm_sdk.errors import InvalidPuzzleError, PuzzleParseError
 
 LINE = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79"

@@ -1,4 +1,4 @@
-"""Tests of the exact Sudoku solver, rating and generator (``hrm_sdk.data.sudoku_solver``).
+"""Tests of the exact Sudoku solver, rating and generator (``hrm_sdk.tasks.sudoku.exact``).
 
     python -m pytest tests/test_sudoku_solver.py
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hrm_sdk.data import sudoku_solver as ss
+from hrm_sdk.tasks.sudoku import exact as ss
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sudoku"
 

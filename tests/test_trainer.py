@@ -140,6 +140,7 @@ def test_repeated_sigterm_is_one_stop_request_and_second_ctrl_c_aborts(tmp_path,
         tr._on_signal(signal.SIGINT, None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["hrm", "trm"])
 def test_tiny_models_overfit_32_puzzles(tmp_path, sudoku32, arch):
     """Capacity and training-loop check: a tiny model memorises 32 hard puzzles exactly (eval = train set).

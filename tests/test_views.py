@@ -9,9 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from hrm_sdk.data import maze as mz
-from hrm_sdk.data import sudoku
-from hrm_sdk.data.examples import HERE
+from hrm_sdk.tasks import maze as mz
+from hrm_sdk.tasks import sudoku
 from hrm_sdk.errors import HRMError
 from hrm_sdk.runtime import Views, load, run_all, run_views, vote
 from hrm_sdk.runtime.backends.base import Backend
@@ -74,7 +73,7 @@ def test_maze_views_are_exact_and_keep_shortest_paths():
     assert len(seen) == 8
     for v in range(8):
         assert (views.invert(views.apply(tokens, v), v) == tokens).all()
-    m = mz.parse_file(HERE / "maze.txt")[0]
+    m = mz.parse_file(mz.EXAMPLES)[0]
     answer = mz.canonical_answer(m)
     moved = [(views.apply(m.tokens, v), views.apply(answer, v)) for v in range(8)]
     assert mz.valid_optimal(np.stack([a for a, _ in moved]), np.stack([b for _, b in moved])).all()
@@ -171,7 +170,7 @@ def test_every_view_deaugments_to_the_solution():
 
 
 def test_maze_views_deaugment_through_an_oracle():
-    m = mz.parse_file(HERE / "maze.txt")[0]
+    m = mz.parse_file(mz.EXAMPLES)[0]
     views = task_views("maze", 8)
     answer = mz.canonical_answer(m)
     table = {views.apply(m.tokens, v).tobytes(): views.apply(answer, v) for v in range(8)}
@@ -185,7 +184,7 @@ def oracle_solver(monkeypatch, cls, oracle, **kw):
     import solvers.base as base
 
     monkeypatch.setattr(base.registry, "resolve", lambda model, task: Path("oracle"))
-    monkeypatch.setattr(base, "open_backend", lambda path, backend, device: oracle)
+    monkeypatch.setattr(base.runtime, "open", lambda path, backend, device: oracle)
     return cls(**kw)
 
 
@@ -215,7 +214,7 @@ def test_sudoku_solver_takes_a_lower_ranked_checked_candidate(monkeypatch):
 def test_maze_solver_falls_back_to_a_valid_candidate(monkeypatch):
     from solvers.maze import MazeSolver
 
-    m = mz.parse_file(HERE / "maze.txt")[0]
+    m = mz.parse_file(mz.EXAMPLES)[0]
     views = task_views("maze", 3)
     answer = mz.canonical_answer(m)
     table = {views.apply(m.tokens, v).tobytes(): views.apply(answer if v == 2 else m.tokens, v) for v in range(3)}
@@ -274,7 +273,7 @@ def untrained_sudoku(tmp_path_factory) -> Path:
 
 def test_one_view_is_the_plain_solver(untrained_sudoku):
     tiny_model = untrained_sudoku
-    p = np.stack([x.cells for x in sudoku.parse_file(HERE / "sudoku.txt")] + [digits(x) for x, _ in PUZZLES])
+    p = np.stack([x.cells for x in sudoku.parse_file(sudoku.EXAMPLES)] + [digits(x) for x, _ in PUZZLES])
     solver = SudokuSolver(tiny_model, backend="pytorch", batch_size=3, views=1)
     assert solver.views is None
     plain = run_all(solver.backend, [(sudoku.encode(c), 0) for c in p], batch_size=3)

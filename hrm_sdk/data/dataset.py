@@ -155,16 +155,6 @@ class ArraySampler:
         return inputs, labels, ids
 
 
-def make_sampler(split: Split) -> Sampler:
-    """The training sampler for a split: the task module's own ``make_sampler`` if it has one."""
-    from . import task_module
-
-    module = task_module(split.meta.task)
-    if hasattr(module, "make_sampler"):
-        return module.make_sampler(split)
-    return ArraySampler(split, getattr(module, "augment_batch", None))
-
-
 class SampleStream:
     """An endless, seeded sequence of training rows: a fresh permutation per epoch, no repeats within one.
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..metrics import BUDGETS
 from .backends.base import Backend
-
-BUDGETS = (1, 2, 4, 8, 16, 32, 64)
 
 
 @dataclass

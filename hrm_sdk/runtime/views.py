@@ -7,8 +7,8 @@ de-augmented answers vote: identical answers form one candidate, and candidates 
 ``sigmoid(q_halt)`` of their votes), descending, ties going to the candidate first seen in view order. This is
 network output only: no rule is checked here, that is the solver's business.
 
-The transforms are task-specific and come in as plain functions (``hrm_sdk.data.sudoku.view_transforms``,
-``hrm_sdk.data.maze.view_transforms``)::
+The transforms are task-specific and come in as plain functions (``hrm_sdk.tasks.get(task).view_maps(k)``);
+the vote itself is ``hrm_sdk.voting.vote``::
 
     views = Views(k=4, apply=lambda tokens, v: ..., invert=lambda predicted, v: ...)
     for r in run_views(backend, inputs, views, batch_size=64):    # inputs: tokens [N, seq_len]
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..voting import Candidate, sigmoid, vote  # noqa: F401 (the one vote, re-exported here)
 from .act import ACTPolicy, SegmentResult, run_act
 from .backends.base import Backend
 
@@ -36,14 +37,6 @@ class Views:
     k: int
     apply: TokenMap
     invert: TokenMap
-
-
-@dataclass
-class Candidate:
-    answer: np.ndarray  # int [seq_len], in the puzzle's own frame
-    votes: int
-    mean_q: float  # mean sigmoid(q_halt) of the views that voted for it
-    views: list[int]  # the views that voted for it, ascending
 
 
 @dataclass
@@ -64,23 +57,6 @@ class ViewResult:
     def segments(self) -> int:
         """Segments run over all views of this puzzle."""
         return int(self.steps.sum())
-
-
-def sigmoid(x) -> np.ndarray:
-    """Numerically stable logistic function, float64."""
-    return np.exp(-np.logaddexp(0.0, -np.asarray(x, dtype=np.float64)))
-
-
-def vote(answers: np.ndarray, q_halt: np.ndarray) -> list[Candidate]:
-    """Group identical answers ``[K, L]`` and rank them by (votes, mean sigmoid(q_halt)), best first; on a full
-    tie the candidate whose first vote came from the earlier view wins."""
-    answers = np.asarray(answers)
-    confidence = sigmoid(q_halt)
-    groups: dict[bytes, list[int]] = {}
-    for v, a in enumerate(answers):
-        groups.setdefault(np.ascontiguousarray(a).tobytes(), []).append(v)
-    cands = [Candidate(answers[vs[0]].copy(), len(vs), float(confidence[vs].mean()), vs) for vs in groups.values()]
-    return sorted(cands, key=lambda c: (-c.votes, -c.mean_q))  # stable: groups are in order of first view
 
 
 def run_views(backend: Backend, inputs: np.ndarray, views: Views, puzzle_ids: np.ndarray | None = None,

@@ -2,8 +2,9 @@
 
 Every puzzle runs all ``halt_max_steps`` segments (the reference protocol); from the per-segment outputs it
 also reports what ACT halting would have given (stop at the first segment with q_halt > q_continue) and the
-exact accuracy at fixed segment budgets 1, 2, 4, 8, 16. For Maze it adds Maze-Hard's second metric: the share of
-answers at ACT halting that mark a valid shortest path (any of them, not only the benchmark's).
+exact accuracy at fixed segment budgets 1, 2, 4, 8, 16 (``hrm_sdk.metrics.BUDGETS``, the same as
+``hrm eval``). The task's own answer checks (``hrm_sdk.tasks.Task.answer_checks``; Maze: the share of answers at
+ACT halting that mark a valid shortest path, any of them, not only the benchmark's) are added as rates.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import numpy as np
 import torch
 
-BUDGETS = (1, 2, 4, 8, 16, 32, 64)
+from ..metrics import BUDGETS
 
 
 @torch.no_grad()
@@ -29,10 +30,12 @@ def evaluate_model(model, inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np
     budgets = [b for b in BUDGETS if b <= M]
     sums = {"count": 0.0, "exact": 0.0, "token": 0.0, "halt_correct": 0.0, "act_exact": 0.0, "act_steps": 0.0}
     sums.update({f"exact@{b}": 0.0 for b in budgets})
-    if task == "maze":
-        from ..data import maze
+    spec = None
+    if task is not None:
+        from .. import tasks
 
-        sums["act_valid_shortest"] = 0.0
+        spec = tasks.get(task)
+        sums.update({f"check_{name}": 0.0 for name in spec.answer_check_names})
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if (bf16 and device.type == "cuda") else contextlib.nullcontext()
     dtype = torch.bfloat16 if (bf16 and device.type == "cuda") else torch.float32
     for start in range(0, len(inputs), batch_size):
@@ -69,9 +72,10 @@ def evaluate_model(model, inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np
         sums["halt_correct"] += ((out.q_halt >= 0) == exact).sum().item()
         sums["act_exact"] += act_exact.sum().item()
         sums["act_steps"] += act_steps.sum().item()
-        if task == "maze":
+        if spec is not None:
             answers = act_pred.cpu().numpy().astype(np.uint8)
-            sums["act_valid_shortest"] += float(maze.valid_optimal(np.asarray(inputs[start:start + n]), answers).sum())
+            for name, ok in spec.answer_checks(np.asarray(inputs[start:start + n]), answers).items():
+                sums[f"check_{name}"] += float(ok.sum())
     model.train(was_training)
     return sums
 
@@ -87,6 +91,5 @@ def finalize(sums: dict) -> dict:
         "eval/act_steps": sums["act_steps"] / n,
     }
     out.update({f"eval/exact@{k.split('@')[1]}": v / n for k, v in sums.items() if k.startswith("exact@")})
-    if "act_valid_shortest" in sums:
-        out["eval/act_valid_shortest_path"] = sums["act_valid_shortest"] / n
+    out.update({f"eval/act_{k[len('check_'):]}": v / n for k, v in sums.items() if k.startswith("check_")})
     return out

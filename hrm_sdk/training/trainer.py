@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__
+from .. import __version__, tasks
 from ..checkpoint import atomic_write_bytes, check_compatible, save_model
-from ..data.dataset import SampleStream, make_sampler, read_split
+from ..data.dataset import SampleStream, read_split
 from ..errors import CheckpointError, ConfigError, DatasetError
 from ..model import HRM, Carry
 from . import distributed as D
@@ -105,7 +105,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model.parameters(), t)
         self.ema = EMA(self.model, t.ema_rate) if t.ema else None
         self.eval_model = copy.deepcopy(self.model) if t.ema else self.model
-        self.stream = SampleStream(make_sampler(self.train_split), seed=cfg.run.seed)
+        self.stream = SampleStream(tasks.make_sampler(self.train_split), seed=cfg.run.seed)
         self.explore_gen = torch.Generator().manual_seed(cfg.run.seed + 1)
         self.use_bf16 = t.bf16 and self.device.type == "cuda"
         self.carry_dtype = torch.bfloat16 if self.use_bf16 else torch.float32
@@ -254,10 +254,7 @@ class Trainer:
                 "train_config": self.cfg.to_dict(), "eval": eval_metrics or {}}
         weights = self.ema.state_dict_for(self.model) if self.ema else None
         save_model(tmp, self.model, card, state_dict=weights)
-        if self.task == "arc":  # which task version each puzzle id means: needed to answer those tasks later
-            from ..data.arc import save_versions
-
-            save_versions(tmp / "arc_versions.npz", self.train_split)
+        tasks.get(self.task).save_model_extras(tmp, self.train_split)  # ARC: which task version each id means
         state = {f"param.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         if carry is not None:
             state.update({k: v.cpu().contiguous() for k, v in carry.items()})

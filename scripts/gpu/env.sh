@@ -20,3 +20,10 @@ stop_training() {
   pkill -TERM -f "$pat"; for _ in $(seq 60); do pgrep -f "$pat" >/dev/null || break; sleep 2; done
 }
 latest_checkpoint() { echo "$1/checkpoints/$(cat "$1/checkpoints/latest")"; }
+# The ARC finish scripts: stop the runs, then bundle RUN's newest checkpoint into DEST (fp16 + version table).
+bundle_latest() {  # RUN DEST NAME
+  stop_training
+  local ckpt; ckpt=$(latest_checkpoint "$1")
+  echo "$3: $ckpt"
+  python3 -m scripts.bundle_model "$ckpt" "$2" 2>&1 | tail -n 2
+}

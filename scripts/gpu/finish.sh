@@ -18,7 +18,7 @@ for run in "$@"; do
   task=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["task"])' "$ckpt/model.json")
   tasks+=("$task")
   echo "$task: $ckpt"
-  python3 scripts/bundle_model.py --no-onnx "$ckpt" "/tmp/bundle/$task" 2>&1 | tail -n 3
+  python3 -m scripts.bundle_model --no-onnx "$ckpt" "/tmp/bundle/$task" 2>&1 | tail -n 3
   cp "/tmp/bundle/$task/model.safetensors" "$OUT/$task.model.safetensors"
   cp "/tmp/bundle/$task/model.json" "/tmp/meta/$task.model.json"
   cp "$run/metrics.jsonl" "/tmp/meta/$task.metrics.jsonl"

@@ -8,10 +8,7 @@
 set -uo pipefail
 source scripts/gpu/env.sh
 run=$1 limit=${2:-0} fitted=${3:-10} data=${DATA:-data/arc/test} votes=${VOTES:-0}
-stop_training
-ckpt=$(latest_checkpoint "$run")
-echo "arc: $ckpt"
-python3 scripts/bundle_model.py "$ckpt" /tmp/bundle/arc 2>&1 | tail -n 2
+bundle_latest "$run" /tmp/bundle/arc arc
 mkdir -p /tmp/meta-arc
 cp /tmp/bundle/arc/model.json /tmp/bundle/arc/arc_versions.npz "$run/metrics.jsonl" /tmp/meta-arc/
 cp runs/*.log runs/eval-start.json /tmp/meta-arc/ 2>/dev/null

@@ -1,7 +1,7 @@
 """ARC evaluation: vote over the augmented versions of each test input, score pass@k, write a submission.
 
 A model sees every evaluation test input once per version of its task (the ``test`` split of
-``hrm_sdk.data.arc.build``). Each prediction is cropped (``arc.crop_shapes``), de-augmented (inverse dihedral,
+``hrm_sdk.tasks.arc.build``). Each prediction is cropped (``arc.crop_shapes``), de-augmented (inverse dihedral,
 then inverse colour map) and counted as one vote for that grid in its (task id, test index) group, with the
 prediction's ``sigmoid(q_halt)`` as its confidence. Candidates rank by (votes, mean confidence), descending;
 the top ``k`` are the attempts. An empty crop is not a grid and casts no vote.
@@ -22,47 +22,27 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from .arc import INVERSE_DIHEDRAL, Augmentation, VersionTable, crop_shapes, dihedral
-from ..runtime.views import sigmoid as _sigmoid
-from .dataset import Split
+from .data import INVERSE_DIHEDRAL, Augmentation, VersionTable, crop_shapes, dihedral
+from ...voting import Candidate, Tally, sigmoid as _sigmoid  # noqa: F401 (Candidate: the ranked entries)
+from ...data.dataset import Split
 
 log = logging.getLogger(__name__)
 
 Key = tuple  # (task id or index, test index)
 
 
-class Candidate(NamedTuple):
-    grid: np.ndarray  # uint8 [h, w]
-    count: int  # votes
-    mean_q: float  # mean sigmoid(q_halt) of its votes
-
-
 Ranked = dict  # Key -> list[Candidate], best first
 
 
-class VoteTally:
+class VoteTally(Tally):
     """Votes per (task, test index): distinct grids with their vote count and summed confidence."""
 
-    def __init__(self):
-        self._votes: dict[Key, dict[bytes, list]] = {}
-
     def add(self, key: Key, grid: np.ndarray, confidence: float) -> None:
-        grid = np.ascontiguousarray(grid, dtype=np.uint8)
-        h = np.array(grid.shape, dtype=np.uint8).tobytes() + grid.tobytes()
-        entry = self._votes.setdefault(key, {}).setdefault(h, [grid, 0, 0.0])
-        entry[1] += 1
-        entry[2] += float(confidence)
-
-    def ranked(self) -> Ranked:
-        out = {}
-        for key, grids in self._votes.items():
-            cands = [Candidate(g, n, q / n) for g, n, q in grids.values()]
-            out[key] = sorted(cands, key=lambda c: (-c.count, -c.mean_q))
-        return out
+        super().add(key, grid, confidence, dtype=np.uint8)
 
 
 def deaugment(pred_tokens: np.ndarray, dihedrals: np.ndarray, perms: np.ndarray) -> list[np.ndarray | None]:

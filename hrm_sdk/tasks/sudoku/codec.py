@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HRMError, InvalidPuzzleError, PuzzleParseError
+from ...errors import HRMError, InvalidPuzzleError, PuzzleParseError
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +330,7 @@ def build(out_dir: str | os.PathLike, source_dir: str | os.PathLike, seed: int =
     Any train puzzle that also occurs in the test file is dropped, so nothing derived from the test set is
     trained on.
     """
-    from .dataset import DatasetMeta, source_record, write_split
+    from ...data.dataset import DatasetMeta, source_record, write_split
 
     source_dir = Path(source_dir)
     files = ["hard-train.txt"] + (["17-clue.txt"] if include_17clue else [])
@@ -344,7 +344,7 @@ def build(out_dir: str | os.PathLike, source_dir: str | os.PathLike, seed: int =
         parts.append((p, s, g))
         sources.append(source_record(source_dir / name, len(p)))
     if generate:
-        from . import sudoku_solver
+        from . import exact as sudoku_solver
 
         log.info("generating %d puzzles at difficulty %s", generate, difficulty)
         p, s, g = sudoku_solver.generate_many(seed, generate, difficulty=difficulty)

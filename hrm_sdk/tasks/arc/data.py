@@ -17,11 +17,11 @@ A task is a few demonstration pairs plus test inputs; a grid is 1..30 × 1..30 c
 - **Dataset** (``build``). ``train/`` stores each example once, as raw grids, plus the table of versions; the
   sampler (``make_sampler``) draws (version, example) pairs, transforms them and adds a random translation on
   the fly, so 300 augmentations cost nothing on disk. ``test/`` holds every evaluation test input under every
-  version of its task at offset (0, 0), ready for voting (``hrm_sdk.data.arc_voting``).
+  version of its task at offset (0, 0), ready for voting (``hrm_sdk.tasks.arc.voting``).
 
 Usage::
 
-    from hrm_sdk.data import arc
+    from hrm_sdk.tasks import arc
     arc.build("data/arc-1", num_aug=300)                        # reference protocol (HRM/TRM)
     arc.build("data/arc-1-unseen", protocol="training-only")    # evaluation tasks never trained on
     task = arc.load_task("my_task.json")                        # PuzzleParseError names the JSON path
@@ -45,8 +45,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, PuzzleParseError, require
-from .dataset import ArraySampler, DatasetMeta, Sampler, Split, source_record, write_split
+from ...errors import ConfigError, PuzzleParseError, require
+from ...data.dataset import ArraySampler, DatasetMeta, Sampler, Split, source_record, write_split
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ dead end do.
 
 Usage::
 
-    from hrm_sdk.data import sudoku_solver as ss
+    from hrm_sdk.tasks.sudoku import exact as ss
     sol = ss.solve(puzzle)                  # uint8[81] or None; puzzle is uint8[81] / [9,9], 0 = blank
     ss.count_solutions(puzzle, limit=2)     # 0, 1 or 2
     ss.rate(puzzle)                         # guesses
@@ -27,7 +27,7 @@ its guesses fall in the asked range. About 42% of such puzzles are easy, 44% med
 extreme; on one core that is ~4,400 puzzles/s for "any", ~1,800/s easy or medium, ~640/s hard and ~2/s
 extreme.
 
-Benchmark: ``python scripts/bench_sudoku_solver.py`` (hard-test: ~8,000 puzzles/s of CPU time on one core).
+Benchmark: ``python -m scripts.bench_sudoku_solver`` (hard-test: ~8,000 puzzles/s of CPU time on one core).
 
 numba is imported here only; other modules import this one lazily. Functions compile on first call (~6 s)
 and are cached on disk (``cache=True``).

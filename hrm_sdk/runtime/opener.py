@@ -1,0 +1,77 @@
+"""The one way to open a model: ``hrm_sdk.runtime.open(model, backend="auto", device=...)``.
+
+Every command and every solver opens models here. A model directory holds what the formats table lists
+(``model.json`` + ``model.safetensors``, and maybe ``model.onnx``, ``*.engine``); ``backend="auto"`` takes the
+fastest one that runs here: a TensorRT engine on a supported GPU, else ONNX Runtime (CUDA, then CPU), else
+PyTorch. A file path (.onnx/.engine/.safetensors/model.json) runs on its own format's backend. A bundled model's
+name is resolved by the caller (``solvers.registry.resolve``), so the runtime knows nothing of the solvers.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ..errors import ArtefactError, HRMError, MissingExtraError
+from .formats import format_of, get_format
+
+log = logging.getLogger(__name__)
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "pytorch")
+
+
+def backend_class(fmt_name: str):
+    """The backend class of a format row, imported on demand."""
+    import importlib
+
+    fmt = get_format(fmt_name)
+    module, cls = fmt.backend.split(":")
+    return getattr(importlib.import_module(f"{__package__}.backends.{module}"), cls)
+
+
+def open_model(model: str | Path, backend: str = "auto", device: str | None = None, compile: bool = False, **kwargs):
+    """Open a model path on a backend. ``backend``: auto | tensorrt | onnxruntime | pytorch (or a format name:
+    onnx = onnxruntime). ``compile`` (PyTorch weights; ``backend`` auto or pytorch) runs the segment through
+    ``torch.compile`` at a fixed batch; other keyword arguments go to the backend class."""
+    path = Path(model)
+    backend = {"onnx": "onnxruntime"}.get(backend, backend)
+    if backend not in BACKENDS:
+        raise HRMError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if compile:  # only PyTorch compiles: pick it even where an engine or an ONNX file lies beside the weights
+        if backend not in ("auto", "pytorch"):
+            raise HRMError(f"compiling is for the PyTorch backend, not {backend}")
+        backend = "pytorch"
+        kwargs["compile"] = True
+    if not path.is_dir():  # a file (or a missing path: its format's backend says what is wrong)
+        fmt = format_of(path)
+        if backend not in ("auto", {"onnx": "onnxruntime"}.get(fmt.name, fmt.name)):
+            raise HRMError(f"{path} is a {fmt.name} artefact; it cannot run on {backend}")
+        if fmt.name == "pytorch" and path.is_file():
+            path = path.parent
+        return backend_class(fmt.name)(path, device=device, **kwargs)
+    tried = []
+    if backend in ("auto", "tensorrt"):
+        for engine in sorted(path.glob("*.engine")):
+            try:
+                return backend_class("tensorrt")(engine, device=device)
+            except (ArtefactError, MissingExtraError) as exc:
+                if backend == "tensorrt":
+                    raise
+                tried.append(f"{engine.name}: {exc}")
+        if backend == "tensorrt":
+            raise ArtefactError(f"{path}: no TensorRT engine; build one with: hrm export tensorrt {path}")
+    if backend in ("auto", "onnxruntime"):
+        onnx = path / "model.onnx"
+        if onnx.is_file():
+            return backend_class("onnx")(onnx, device=device)
+        if backend == "onnxruntime":
+            raise ArtefactError(f"{path}: no model.onnx; export one with: hrm export onnx {path}")
+    if (path / "model.safetensors").is_file():
+        return backend_class("pytorch")(path, device=device, **kwargs)
+    raise ArtefactError(f"{path}: nothing runnable (no engine, model.onnx or model.safetensors)"
+                        + (f"; tried {'; '.join(tried)}" if tried else ""))
+
+
+def load(path: str | Path, device: str | None = None, **kwargs):
+    """Open one artefact exactly as its format says (a model directory: its PyTorch weights), with no choice of
+    backend: for tests and tools that compare backends. Everything else opens with ``open_model``."""
+    return backend_class(format_of(path).name)(path, device=device, **kwargs)
