@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
 from . import output
-from .output import OutputFormat
+from .options import ReportFormat, ReportOpt
 
 
 @output.handle_errors
-def models(fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json.")] = OutputFormat.human) -> None:
+def models(fmt: ReportOpt = ReportFormat.human) -> None:
     """List the models shipped with this installation."""
     from dataclasses import asdict
 
     from solvers.registry import bundled
 
     found = bundled()
-    if fmt == OutputFormat.json:
+    if fmt == ReportFormat.json:
         output.emit_json([asdict(m) for m in found])
         return
     if not found:
