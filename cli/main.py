@@ -10,7 +10,7 @@ from . import data, eval as eval_cmd, export, info, models, output, solve, train
 from .options import new_app
 
 app = new_app("Train, export and run recursive reasoning models (HRM, TRM) as puzzle solvers.",
-              cls=output.OneLineErrorsGroup, pretty_exceptions_enable=False, add_completion=False)
+              name="hrm", cls=output.OneLineErrorsGroup, pretty_exceptions_enable=False, add_completion=False)
 
 
 def _version(value: bool) -> None:

@@ -113,8 +113,9 @@ def handle_errors(fn):
             root = (exc.name or "").split(".")[0]
             if root not in EXTRAS or debug():
                 raise
+            extra = "train" if fn.__name__ == "train" and EXTRAS[root] == "torch" else EXTRAS[root]
             error(f"{command_name(fn)} needs the '{root}' package, which is not installed: "
-                  f"pip install 'hrm-sdk[{EXTRAS[root]}]'")
+                  f"pip install 'hrm-sdk[{extra}]'")
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
             error("interrupted")
