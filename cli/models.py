@@ -23,4 +23,7 @@ def models(fmt: ReportOpt = ReportFormat.human) -> None:
     for m in found:
         output.stdout.print(f"{m.name:10s} {m.task:7s} {m.arch}  {m.params / 1e6:.2f}M parameters  {m.path}", markup=False)
         for key, res in m.results.items():
-            output.stdout.print(f"    {key}: {res.get('summary', res)}", markup=False)
+            text = res.get("summary") if isinstance(res, dict) else res
+            if text is None:  # no summary line: its values, not a Python dict
+                text = output.summary({k: v for k, v in res.items() if not isinstance(v, (dict, list))})
+            output.stdout.print(f"    {key}: {text}", markup=False)

@@ -83,6 +83,11 @@ def test_bundled_model_names_accepted():
     assert r.exit_code == 2 and "bundled models: " in r.stderr
 
 
+def test_no_python_reprs_in_human_output():
+    r = runner.invoke(app, ["models"])
+    assert r.exit_code == 0 and "{" not in r.stdout and "': " not in r.stdout, r.stdout
+
+
 def test_version_and_help_alias():
     r = runner.invoke(app, ["--version"])
     assert r.exit_code == 0 and r.stdout.startswith("hrm-sdk ")
