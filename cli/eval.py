@@ -38,7 +38,7 @@ def evaluate(
     versions: Annotated[int, typer.Option(min=1, help="ARC fitted route: augmented versions per task.")] = 8,
     votes: Annotated[int, typer.Option(min=0, help="ARC known route: vote over the first N versions of each test input "
                                             "(0 = every version in the test split).")] = 0,
-    fit_steps: Annotated[int, typer.Option(min=0, help="ARC fitted route: embedding-fitting steps.")] = 200,
+    fit_steps: Annotated[int, typer.Option(min=1, help="ARC fitted route: embedding-fitting steps.")] = 200,
     fit_loss: Annotated[str, typer.Option(help="ARC fitted route: auto (the model's training loss) | softmax | "
                                                "stablemax.")] = "auto",
     tasks_per_batch: Annotated[int, typer.Option(min=1, help="ARC fitted route: tasks fitted together in one batch "

@@ -6,6 +6,7 @@ Exit codes: 0 every puzzle solved, 1 some not solved, 2 bad input or usage.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -63,20 +64,12 @@ def read_input(file: str) -> tuple[str, str]:
         raise PuzzleParseError(f"not UTF-8 text (byte {exc.start})", source) from exc
 
 
+@contextlib.contextmanager
 def progress_bar(solver, n: int, what: str):
     """The shared progress display, advanced by `solver` as each puzzle is done."""
-    bar = output.progress(what, n)
-
-    class _Hooked:
-        def __enter__(self):
-            p = bar.__enter__()
-            solver.on_result = p.advance
-            return p
-
-        def __exit__(self, *exc):
-            return bar.__exit__(*exc)
-
-    return _Hooked()
+    with output.progress(what, n) as p:
+        solver.on_result = p.advance
+        yield p
 
 
 def finish(records: list[dict], fmt: OutputFormat, solved: list[bool], key: str, seconds: float) -> None:
@@ -211,7 +204,7 @@ def arc(
     model: ModelOpt = "",
     device: DeviceOpt = "",
     versions: Annotated[int, typer.Option(min=1, help="Augmented versions to fit and vote over.")] = 8,
-    fit_steps: Annotated[int, typer.Option(min=0, help="Embedding-fitting steps on the demonstrations.")] = 200,
+    fit_steps: Annotated[int, typer.Option(min=1, help="Embedding-fitting steps on the demonstrations.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed for augmentations and fitting.")] = 0,
     fmt: FormatOpt = OutputFormat.human,
     png: PngOpt = "",
