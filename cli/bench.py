@@ -9,30 +9,31 @@ from typing import Annotated
 import typer
 
 from . import output
-from .output import OutputFormat
+from .eval import EvalTask
+from .options import Backend, BackendOpt, DeviceOpt, LimitOpt, ModelOpt, ReportFormat, ReportOpt
 
 
 @output.handle_errors
 def bench(
-    task: Annotated[str, typer.Argument(help="sudoku | maze | arc.")],
+    task: Annotated[EvalTask, typer.Argument(help="The task.")],
     data: Annotated[str, typer.Option(help="Test puzzles: a dataset split directory or the task's puzzle file.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Model (default: the bundled one).")] = "",
-    backend: Annotated[str, typer.Option(help="auto | tensorrt | onnxruntime | pytorch.")] = "auto",
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "",
-    batch_size: Annotated[list[int], typer.Option("--batch-size", "-b", help="Batch size; repeat the option "
-                                                                               "for several.")] = [256],  # noqa: B006
-    limit: Annotated[int, typer.Option(help="The first N puzzles only (0 = all).")] = 0,
+    model: ModelOpt = "",
+    backend: BackendOpt = Backend.auto,
+    device: DeviceOpt = "",
+    batch_size: Annotated[list[int], typer.Option(min=1, help="Puzzles in flight at once; repeat the option "
+                                                               "for several batch sizes.")] = [256],  # noqa: B006
+    limit: LimitOpt = 0,
     compile: Annotated[bool, typer.Option("--compile", help="PyTorch: torch.compile the segment.")] = False,
     reference: Annotated[bool, typer.Option(help="On a GPU, also time the reference HRM-Sudoku loop.")] = True,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json.")] = OutputFormat.human,
+    fmt: ReportOpt = ReportFormat.human,
 ) -> None:
     """Throughput of a model's ACT loop, side by side with the reference loop (GPU)."""
     output.setup_logging()
     from solvers.bench import bench_model
 
-    record = bench_model(task, data, model or None, backend, device or None, tuple(batch_size), limit, compile,
-                         reference, progress=output.message)
-    if fmt == OutputFormat.human:
+    record = bench_model(task.value, data, model or None, backend.value, device or None, tuple(batch_size), limit,
+                         compile, reference, progress=output.message)
+    if fmt == ReportFormat.human:
         for run in record["runs"]:
             a = run["act"]
             mfu = f", MFU {a['mfu']:.1%}" if a["mfu"] is not None else ""

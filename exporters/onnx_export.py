@@ -17,8 +17,10 @@ model has not solved (see hrm_sdk/runtime/verify.py), so free-running agreement 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,6 +43,24 @@ class ExportResult:
     size_mb: float
     seconds: float
     check: dict | None  # the Comparison of the self-check, or None when skipped
+
+
+@contextlib.contextmanager
+def quiet_exporter():
+    """Silence the exporter's known noise, and only that: torch.onnx's registry says once per optional
+    torchvision operator that torchvision is missing (this graph uses none), and two warnings about its own
+    internals (a dynamic-axis name it renames, a pytree deprecation) that the caller cannot act on."""
+    registry = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registry.level
+    registry.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"# The axis name: .* will not be used", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                                    category=FutureWarning)
+            yield
+    finally:
+        registry.setLevel(level)
 
 
 def default_onnx_path(model_dir: Path, precision: str) -> Path:
@@ -73,7 +93,7 @@ def export_onnx(model: str | Path, out: str | Path | None = None, precision: str
     batch = torch.export.Dim("batch", min=1, max=65536)
     dynamic = {name: {0: batch} for name in INPUTS}
     log.info("exporting %s (%s, %.2fM parameters) to %s", card_path.parent, precision, net.num_params() / 1e6, out)
-    with torch.no_grad():
+    with torch.no_grad(), quiet_exporter():
         program = torch.onnx.export(graph, args, input_names=list(INPUTS), output_names=list(OUTPUTS),
                                     dynamic_shapes=dynamic, opset_version=opset, dynamo=True, external_data=False,
                                     verbose=False)

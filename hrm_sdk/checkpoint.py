@@ -65,14 +65,15 @@ def model_paths(path: str | os.PathLike) -> tuple[Path, Path]:
 def read_card(path: str | os.PathLike) -> dict:
     card_path, _ = model_paths(path)
     if not card_path.is_file():
-        raise CheckpointError(f"{card_path}: no such model card; a model is a directory with {CARD} and {WEIGHTS}")
+        raise CheckpointError(f"{card_path}: no model metadata ({CARD}); a model is a directory with {CARD} and "
+                              f"{WEIGHTS}")
     try:
         card = json.loads(card_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{card_path}: corrupted model card ({exc})") from exc
+        raise CheckpointError(f"{card_path}: corrupted model metadata ({exc})") from exc
     if not isinstance(card, dict) or card.get("format") != FORMAT or "model" not in card:
-        raise CheckpointError(f"{card_path}: not an hrm-sdk model card (format {card.get('format')!r})"
-                              if isinstance(card, dict) else f"{card_path}: not an hrm-sdk model card")
+        raise CheckpointError(f"{card_path}: not hrm-sdk model metadata (format {card.get('format')!r})"
+                              if isinstance(card, dict) else f"{card_path}: not hrm-sdk model metadata")
     return card
 
 

@@ -159,8 +159,8 @@ class ARCSolver(Solver):
                     demo_task.append(k)
         model = self.backend.graph.model
         if self.backend.device.type == "cpu":
-            log.warning("fitting %d embeddings for %d steps on the CPU, which is slow: 8 embeddings took about 18 s "
-                        "per step on 2 cores (an hour for the default 200 steps), seconds in all on a GPU",
+            log.warning("fitting %d embeddings for %d steps on the CPU, which is slow: 8 embeddings take about 18 s "
+                        "a step on 2 cores (an hour for the default 200 steps; a GPU needs seconds in all)",
                         int(offsets[-1]), self.fit_steps)
         if self.compile and self._fit_segment is None:
             import torch

@@ -45,12 +45,13 @@ def test_cli_bench_json_on_cpu(tiny_model, sudoku32, capsys):
     from cli.main import app
 
     res = CliRunner().invoke(app, ["bench", "sudoku", "--data", str(sudoku32 / "test"), "--model", str(tiny_model),
-                                   "--backend", "pytorch", "--device", "cpu", "-b", "4", "-b", "8", "--limit", "8",
+                                   "--backend", "pytorch", "--device", "cpu", "--batch-size", "4", "--batch-size", "8",
+                                   "--limit", "8",
                                    "--format", "json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout.strip().splitlines()[-1])
     assert [r["act"]["batch_size"] for r in doc["runs"]] == [4, 8]
     assert all("reference" not in r for r in doc["runs"])  # no GPU: no reference loop
     assert doc["runs"][0]["act"]["exact"] == doc["runs"][1]["act"]["exact"]  # rows never interact
-    bad = CliRunner().invoke(app, ["bench", "sudoku", "--data", str(sudoku32 / "test"), "-b", "0"])
-    assert bad.exit_code == 2 and "at least 1" in bad.output
+    bad = CliRunner().invoke(app, ["bench", "sudoku", "--data", str(sudoku32 / "test"), "--batch-size", "0"])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1

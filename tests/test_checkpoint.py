@@ -44,7 +44,7 @@ def test_truncated_and_corrupted_files(tmp_path):
     with pytest.raises(CheckpointError, match="corrupted safetensors"):
         load_model(tmp_path / "m")
     (tmp_path / "m" / "model.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="corrupted model card"):
+    with pytest.raises(CheckpointError, match="corrupted model metadata"):
         load_model(tmp_path / "m")
     with pytest.raises(CheckpointError, match="no such model"):
         load_model(tmp_path / "nowhere")

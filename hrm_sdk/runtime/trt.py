@@ -70,7 +70,7 @@ def load() -> TensorRT:
         except ImportError:
             continue
         return TensorRT(module, flavour, str(module.__version__))
-    raise MissingExtraError("tensorrt-rtx-cu13-bindings", "tensorrt-rtx", "TensorRT engines")
+    raise MissingExtraError("tensorrt-rtx-cu13-bindings", "tensorrt-rtx", "Building or running TensorRT engines")
 
 
 def make_logger(rt: TensorRT):

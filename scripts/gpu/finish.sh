@@ -6,7 +6,7 @@
 #        checkpoint's model.json; then scripts/bench_backends.py, see DEVELOPERS.md)
 # What comes back ($OUT): {sudoku,maze}.model.safetensors and meta.tgz (cards, metrics, logs, evals). The ONNX export
 # and its self-check are CPU work (about 3 minutes of held GPU time for both): run them here afterwards,
-#   hrm export onnx solvers/models/sudoku --weights fp16     (likewise maze; DEVELOPERS.md, "Shipping a chunk")
+#   hrm export onnx solvers/models/sudoku --weights fp16 -o solvers/models/sudoku/model.onnx  (likewise maze; DEVELOPERS.md, "Shipping a chunk")
 set -uo pipefail
 source scripts/gpu/env.sh
 [ $# -ge 1 ] || { echo "usage: finish.sh RUN_DIR [RUN_DIR ...]" >&2; exit 2; }
