@@ -12,11 +12,14 @@ missing, truncated, corrupted (sha256), or shaped for another architecture, nami
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 
 from .errors import CheckpointError
+
+log = logging.getLogger(__name__)
 
 FORMAT = "hrm-sdk-model"
 FORMAT_VERSION = 1
@@ -165,3 +168,40 @@ def load_model(path: str | os.PathLike, device="cpu", dtype=None):
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     model.to(device=device, dtype=dtype or torch.float32).eval()
     return model, card
+
+
+def remove_stale_tmp(ckpt_dir: str | os.PathLike) -> list[Path]:
+    """Delete the ``.tmp-step_N`` folders a killed checkpoint write left in ``ckpt_dir``; -> those removed."""
+    import shutil
+
+    ckpt_dir = Path(ckpt_dir)
+    stale = sorted(p for p in ckpt_dir.glob(".tmp-*") if p.is_dir()) if ckpt_dir.is_dir() else []
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    if stale:
+        log.warning("removed %d unfinished checkpoint folder(s) left by an interrupted write: %s",
+                    len(stale), ", ".join(p.name for p in stale))
+    return stale
+
+
+OPTIMIZER_KEYS = ("step", "optimizer", "stream", "explore_gen")
+
+
+def load_optimizer_state(path: str | os.PathLike) -> dict:
+    """The trainer's ``optimizer.pt`` (tensors and plain containers only: ``weights_only``); CheckpointError in
+    one line for a file that is missing, is not such a state (a pickle with code in it included) or lacks a key."""
+    import torch
+
+    path = Path(path)
+    try:
+        extra = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing; the checkpoint is incomplete") from None
+    except Exception as exc:  # noqa: BLE001 - an unpickling refusal, a truncated zip, a foreign format
+        first = (str(exc).strip().splitlines() or [""])[0][:120]
+        raise CheckpointError(f"{path}: refused, not an optimiser state written by hrm-sdk "
+                              f"({type(exc).__name__}: {first})") from None
+    missing = [k for k in OPTIMIZER_KEYS if not isinstance(extra, dict) or k not in extra]
+    if missing:
+        raise CheckpointError(f"{path}: not an optimiser state written by hrm-sdk (no {missing[0]!r} entry)")
+    return extra

@@ -29,13 +29,14 @@ Parameters are fp32; on a GPU the trainer and the runtime run the forward under 
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .errors import ConfigError
+from .errors import ConfigError, clip
 
 # -----------------------------------------------------------------------------
 # Layers
@@ -203,8 +204,43 @@ class ModelConfig:
     grad_L_steps: int = 0  # L-updates of the last cycle that carry gradients; 0 = 1 for hrm, L_cycles for trm
     act_continue: bool | None = None  # learn a continue head (Q-learning target); None = True for hrm only
 
-    def __post_init__(self):
+    @classmethod
+    def field_problems(cls, values: dict) -> list[str]:
+        """What is wrong with single fields of ``values`` (types and ranges that need no other field), e.g.
+        ``num_heads must be >= 1, got 0``; fields absent from ``values`` are not checked."""
+        hints = typing.get_type_hints(cls)
         problems = []
+        for name, value in values.items():
+            kind = hints.get(name)
+            if kind is int and (type(value) is not int):
+                problems.append(f"{name} must be a whole number, got {clip(value)}")
+            elif kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                    or not math.isfinite(value)):
+                problems.append(f"{name} must be a finite number, got {clip(value)}")
+            elif kind is str and not isinstance(value, str):
+                problems.append(f"{name} must be a string, got {clip(value)}")
+            elif kind is bool and not isinstance(value, bool):
+                problems.append(f"{name} must be true or false, got {clip(value)}")
+        if problems:
+            return problems
+        for name in ("hidden_size", "num_heads", "vocab_size", "seq_len", "num_puzzle_ids", "L_layers",
+                     "H_cycles", "L_cycles", "puzzle_emb_len", "halt_max_steps"):
+            if name in values and values[name] < 1:
+                problems.append(f"{name} must be >= 1, got {values[name]}")
+        for name in ("H_layers", "grad_L_steps"):
+            if name in values and values[name] < 0:
+                problems.append(f"{name} must be >= 0, got {values[name]}")
+        for name in ("expansion", "rope_theta", "rms_norm_eps"):
+            if name in values and values[name] <= 0:
+                problems.append(f"{name} must be > 0, got {values[name]}")
+        if "arch" in values and values["arch"] not in ("hrm", "trm"):
+            problems.append(f"arch must be 'hrm' or 'trm', got {clip(values['arch'])}")
+        return problems
+
+    def __post_init__(self):
+        problems = self.field_problems(asdict(self))
+        if problems:
+            raise ConfigError("model config: " + "; ".join(problems))
         if self.arch not in ("hrm", "trm"):
             problems.append(f"arch must be 'hrm' or 'trm', got {self.arch!r}")
         if self.pos_encodings not in ("rope", "rope2d", "learned", "none"):
