@@ -103,7 +103,9 @@ def _parse_grid(value, path: str, source: str) -> Grid:
             fail(f": row {r} has {len(row)} cells, row 0 has {width} (ragged grid)")
         for c, x in enumerate(row):
             if type(x) is not int:  # also rejects booleans and 1.0
-                fail(f"[{r}][{c}]: {clip(x)} is not an integer colour")
+                shown = json.dumps(x)
+                shown = shown if len(shown) <= 60 else f"{shown[:60]}... ({len(shown) - 60} more characters)"
+                fail(f"[{r}][{c}]: {shown} is not an integer colour")
             if not 0 <= x <= 9:
                 fail(f"[{r}][{c}]: colour {clip(x)} outside 0-9")
     return np.array(value, dtype=np.uint8)
