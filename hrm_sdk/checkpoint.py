@@ -17,7 +17,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import CheckpointError
+from .errors import CheckpointError, clip
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +65,69 @@ def model_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     raise CheckpointError(f"{p}: expected a model directory, a .safetensors file or its .json card")
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def read_card(path: str | os.PathLike) -> dict:
+    """The model card (``model.json``) of a model; CheckpointError naming the file and the first thing wrong."""
     card_path, _ = model_paths(path)
     if not card_path.is_file():
         raise CheckpointError(f"{card_path}: no such model card; a model is a directory with {CARD} and {WEIGHTS}")
     try:
-        card = json.loads(card_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{card_path}: corrupted model card ({exc})") from exc
-    if not isinstance(card, dict) or card.get("format") != FORMAT or "model" not in card:
-        raise CheckpointError(f"{card_path}: not an hrm-sdk model card (format {card.get('format')!r})"
-                              if isinstance(card, dict) else f"{card_path}: not an hrm-sdk model card")
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+        raise CheckpointError(f"{card_path}: corrupted model card ({str(exc)[:120]})") from None
+    except OSError as exc:
+        raise CheckpointError(f"{card_path}: cannot read the model card ({exc.strerror})") from None
+    if not isinstance(card, dict):
+        raise CheckpointError(f"{card_path}: not an hrm-sdk model card (a JSON object expected)")
+    if "format" not in card:
+        raise CheckpointError(f"{card_path}: model card has no 'format' key (expected {FORMAT!r})")
+    if card["format"] != FORMAT:
+        raise CheckpointError(f"{card_path}: not an hrm-sdk model card (format {clip(card['format'])}, "
+                              f"expected {FORMAT!r})")
+    if "model" not in card:
+        raise CheckpointError(f"{card_path}: model card has no 'model' key (the model config)")
+    if not isinstance(card["model"], dict):
+        raise CheckpointError(f"{card_path}: model card's 'model' must be an object, got {clip(card['model'])}")
+    return card
+
+
+def card_config(card: dict, card_path: str | os.PathLike):
+    """The card's ``ModelConfig`` (checked field by field, without torch); CheckpointError naming the key."""
+    from .errors import ConfigError
+    from .model_config import ModelConfig
+
+    try:
+        return ModelConfig.from_dict(card["model"], where=f"{card_path}: model")
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(f"{card_path}: invalid model config ({exc})") from None
+
+
+def verify_model_dir(path: str | os.PathLike) -> dict:
+    """Check a model directory's card and weights without loading them (no torch): the card reads and its
+    config is valid, ``model.safetensors`` exists and matches the card's ``weights_sha256``. A directory is
+    used all or nothing: the runtime calls this before running any artefact in it. -> the card."""
+    card_path, weights_path = model_paths(path)
+    card = read_card(path)
+    card_config(card, card_path)
+    expected = card.get("weights_sha256")
+    if not expected:
+        raise CheckpointError(f"{card_path}: no weights_sha256, so {weights_path.name} cannot be verified; "
+                              "re-save the model with this SDK")
+    if not weights_path.is_file():
+        raise CheckpointError(f"{weights_path}: missing (the card {card_path.name} names it)")
+    if file_sha256(weights_path) != expected:
+        raise CheckpointError(f"{weights_path}: sha256 does not match {card_path.name} (truncated or corrupted "
+                              "file); restore or re-export the model")
     return card
 
 
@@ -122,7 +174,10 @@ def load_state(path: str | os.PathLike, card: dict | None = None) -> dict:
     except OSError as exc:
         raise CheckpointError(f"{weights_path}: cannot read weights ({exc.strerror})") from exc
     expected = card.get("weights_sha256")
-    if expected and sha256_bytes(data) != expected:
+    if not expected:  # a card written by save_model always has it: without it nothing is verified
+        raise CheckpointError(f"{card_path}: no weights_sha256, so {weights_path.name} cannot be verified; "
+                              "re-save the model with this SDK")
+    if sha256_bytes(data) != expected:
         raise CheckpointError(f"{weights_path}: sha256 does not match {card_path.name} (truncated or corrupted file); "
                               "restore or re-export the model")
     try:
@@ -153,15 +208,11 @@ def load_model(path: str | os.PathLike, device="cpu", dtype=None):
     """-> (model in eval mode, card). Weights are loaded into an fp32 model unless `dtype` is given."""
     import torch
 
-    from .errors import ConfigError
-    from .model import HRM, ModelConfig
+    from .model import HRM
 
     card = read_card(path)
     card_path, weights_path = model_paths(path)
-    try:
-        config = ModelConfig.from_dict(card["model"], where=f"{card_path}: model")
-    except (ConfigError, TypeError) as exc:
-        raise CheckpointError(f"{card_path}: invalid model config ({exc})") from exc
+    config = card_config(card, card_path)
     state = load_state(path, card)
     model = HRM(config)
     check_compatible(model, state, str(weights_path))

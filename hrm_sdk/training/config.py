@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import ConfigError, clip
-from ..model import ModelConfig
+from ..model_config import ModelConfig
 
 
 @dataclass
