@@ -1,7 +1,9 @@
 """`hrm solve sudoku|maze|arc FILE`: solve puzzles from a file (or - for stdin) with a model.
 
 Results go to stdout: boxed grids (human), one JSON document (json) or one object per puzzle (jsonl).
-Exit codes: 0 every puzzle solved, 1 some not solved, 2 bad input or usage.
+Exit codes: 0 every puzzle solved, 1 some not solved or refused (a refused puzzle, such as a contradictory
+Sudoku or a maze without a path, has its own result with "error" set; the others are solved), 2 bad input
+or usage.
 """
 
 from __future__ import annotations
@@ -139,16 +141,18 @@ def sudoku(
     from solvers.sudoku import Budget, SudokuSolver
 
     text, source = read_input(file)
-    puzzles = codec.parse_text(text, source)
-    for p in puzzles:
-        codec.check_givens(p.cells, f"{p.source}:{p.line}")
+    puzzles = codec.parse_text(text, source)  # a contradictory puzzle gets its own error result below
     solver = SudokuSolver(model or None, backend=backend.value, device=device or None, batch_size=batch_size,
                           max_steps=max_steps or None, budget=Budget(extra_steps, search_nodes), views=views)
     with progress_bar(solver, len(puzzles), "solving") as p:
         results = solver.solve_many(puzzles)
     if fmt == OutputFormat.human:
         for k, r in enumerate(results):
+            if r.error:
+                output.stdout.print(f"{r.source}:{r.line}  error: {r.error}", markup=False)
+                continue
             how = f"solved by {r.route}" if r.solved else "NOT solved (no answer passed the check)"
+            how += " (ambiguous: the puzzle has several solutions)" if r.ambiguous else ""
             output.stdout.print(f"{r.source}:{r.line}  {how}; {output.plural(r.steps, 'segment')}{_views_note(r)}, "
                                 f"{output.seconds(r.seconds)}", markup=False)
             output.stdout.print(sudoku_grid_text(r.puzzle, r.grid if r.solved else None), highlight=False)
@@ -185,6 +189,9 @@ def maze(
         results = solver.solve_many(mazes, source)
     if fmt == OutputFormat.human:
         for r in results:
+            if r.error:
+                output.stdout.print(f"{r.source}:{r.line}  error: {r.error}", markup=False)
+                continue
             how = (f"solved: shortest path of {output.plural(r.length, 'move')}" if r.solved
                    else f"NOT solved: {r.reason}")
             output.stdout.print(f"{r.source}:{r.line}  {how}; {output.plural(r.steps, 'segment')}{_views_note(r)}, "

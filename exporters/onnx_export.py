@@ -73,7 +73,7 @@ def export_onnx(model: str | Path, out: str | Path | None = None, precision: str
     compute (lossless for a checkpoint saved in fp16, such as the bundled models)."""
     torch = require("torch", "torch", "ONNX export")
     require("onnx", "torch", "ONNX export")
-    from hrm_sdk.checkpoint import load_model, model_paths
+    from hrm_sdk.checkpoint import file_sha256, load_model, model_paths
     from hrm_sdk.model import SegmentGraph
 
     if precision not in PRECISIONS:
@@ -106,6 +106,7 @@ def export_onnx(model: str | Path, out: str | Path | None = None, precision: str
         raise HRMError(f"weights {weights!r} with precision {precision!r}: choose weights fp16 with precision fp32")
     _embed_metadata(tmp, meta.to_json())
     tmp.replace(out)
+    meta.build = {**meta.build, "onnx_sha256": file_sha256(out)}  # the graph as written, checked at every load
     sidecar = write_sidecar(out, meta)
     result = ExportResult(path=str(out), sidecar=str(sidecar), precision=precision,
                           size_mb=round(out.stat().st_size / 1e6, 2), seconds=0.0, check=None)

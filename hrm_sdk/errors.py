@@ -7,11 +7,38 @@ so the CLI can print it as ``Error: <message>`` and exit non-zero without a trac
 
 from __future__ import annotations
 
+MAX_MESSAGE = 600  # characters of an error message at most; longer ones are cut (see ``one_line``)
+MAX_VALUE = 60  # characters of a quoted user value inside a message (see ``clip``)
+
+
+def clip(value, limit: int = MAX_VALUE) -> str:
+    """``repr``-like text of a user value for a message, cut to ``limit`` characters with a count of the rest;
+    never converts a huge integer to decimal (Python refuses over 4,300 digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    text = repr(value)
+    if len(text) > limit:
+        return f"{text[:limit]}... ({len(text) - limit} more characters)"
+    return text
+
+
+def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
+    """``message`` on one line (line breaks and other separators become spaces), at most ``limit`` characters."""
+    text = str(message)
+    if len(text.splitlines()) > 1 or text != text.strip():
+        text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 20] + f"... (cut, {len(text)} chars)"
+
 
 class HRMError(Exception):
-    """Base class: the message is complete, one line, and meant for the user."""
+    """Base class: the message is complete, one line, and meant for the user. The constructor enforces it:
+    line breaks become spaces and a message over ``MAX_MESSAGE`` characters is cut, so no user value can
+    turn it into a wall of text."""
 
     exit_code = 2
+
+    def __init__(self, message: str = "", *args):
+        super().__init__(one_line(message), *args)
 
 
 class ConfigError(HRMError):

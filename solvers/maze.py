@@ -25,6 +25,7 @@ import numpy as np
 
 from hrm_sdk.tasks import maze as mz
 from hrm_sdk.errors import InvalidPuzzleError
+from hrm_sdk.limits import current as current_limits
 
 from .base import Solver, task_views
 
@@ -46,9 +47,10 @@ class MazeResult:
     source: str = "<input>"
     line: int | None = None
     extra: dict = field(default_factory=dict)
+    error: str | None = None  # why this maze was refused (no path from S to G, wrong size); None otherwise
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "line": self.line, "solved": self.solved, "valid": self.valid,
+        return {"source": self.source, "line": self.line, "solved": self.solved, "error": self.error, "valid": self.valid,
                 "optimal": self.optimal, "length": self.length, "shortest": self.shortest,
                 "path": [list(p) for p in self.path] if self.path else None, "grid": self.grid,
                 "reason": self.reason, "steps": self.steps, "confidence": round(self.confidence, 4),
@@ -68,17 +70,36 @@ class MazeSolver(Solver):
 
     def solve_many(self, mazes, source: str = "<input>") -> list[MazeResult]:
         """Solve mazes: the text of a maze file, or an iterable of Maze objects / texts / arrays. Maze objects
-        parsed from a file (they carry `source_line`) are reported as `source`:line."""
+        parsed from a file (they carry `source_line`) are reported as `source`:line. A maze the model cannot
+        take (another size) or that has no path from S to G gets a result of its own with ``error`` set; the
+        rest are solved."""
         t0 = time.perf_counter()
         parsed = self._parse(mazes, source)
+        limit = current_limits().max_puzzles
+        if len(parsed) > limit:
+            raise InvalidPuzzleError(f"{len(parsed):,} mazes in one call, over the limit of {limit:,} (set "
+                                     "HRM_MAX_PUZZLES to raise it, or solve the file in parts)")
         side = int(round(self.meta.seq_len ** 0.5))
-        for m, src in parsed:
-            where = f"{src}:{m.source_line}" if m.source_line else src
+        errors: list[str | None] = []
+        for m, _ in parsed:
             if m.shape != (side, side):
-                raise InvalidPuzzleError(f"{where}: the maze is {m.shape[0]}x{m.shape[1]}, but this model solves "
-                                         f"{side}x{side} mazes only")
-            if mz.shortest_path_length(m.grid) is None:
-                raise InvalidPuzzleError(f"{where}: the maze has no path from S to G")
+                errors.append(f"the maze is {m.shape[0]}x{m.shape[1]}, but this model solves {side}x{side} mazes only")
+            elif mz.shortest_path_length(m.grid) is None:
+                errors.append("the maze has no path from S to G")
+            else:
+                errors.append(None)
+        good = [i for i, e in enumerate(errors) if e is None]
+        solved = self._solve_parsed([parsed[i] for i in good], t0) if good else []
+        out = [MazeResult(maze=m.grid, solved=False, valid=False, optimal=False, path=None,
+                          grid=mz.decode(m.tokens.reshape(-1), m.shape), length=None, shortest=None, reason=e,
+                          steps=0, confidence=0.0, seconds=0.0, source=src, line=m.source_line, error=e)
+               for (m, src), e in zip(parsed, errors)]
+        for i, r in zip(good, solved):
+            out[i] = r
+        return out
+
+    def _solve_parsed(self, parsed: list[tuple[mz.Maze, str]], t0: float) -> list[MazeResult]:
+        """The network and the path check, for mazes that passed the checks of ``solve_many``."""
         if self.views is None:
             results = self.run([(m.tokens, 0) for m, _ in parsed])
             picks = [(r.prediction, float(r.confidence.min()), {}) for r in results]

@@ -7,9 +7,14 @@
     SudokuSolver(views=4)                         # test-time augmentation: vote over 4 symmetric views
 
 Inputs: an 81-character string, a text grid, a list of lists or a numpy array (0/None/'.' for blanks), or a
-whole file's text for ``solve_many``. Contradictory givens are rejected before any compute. An answer is
-``solved`` only if it keeps every given and fills all 27 units with 1..9; otherwise, within the caller's
-``Budget``, the solver runs more ACT segments and then a search over the network's least confident cells.
+whole file's text for ``solve_many``. An answer is ``solved`` only if it keeps every given and fills all 27
+units with 1..9; otherwise, within the caller's ``Budget``, the solver runs more ACT segments and then a search
+over the network's least confident cells.
+
+Bad puzzles in a batch: each puzzle whose givens contradict each other, or (where numba is installed: the
+exact solver of ``hrm_sdk.tasks.sudoku.exact`` counts solutions up to 2 first) that has no solution at all,
+gets a result of its own with ``error`` set and no compute spent on it; the rest are solved. A puzzle with
+several solutions is solved as usual and marked ``ambiguous``.
 
 Views (``views`` > 1, ``hrm_sdk.runtime.views``): each puzzle also runs under K - 1 fixed symmetries
 (``sudoku.view_transforms``), and the de-augmented answers vote. The network answer (route "network") is the
@@ -29,6 +34,7 @@ import numpy as np
 
 from hrm_sdk.tasks import sudoku
 from hrm_sdk.errors import InvalidPuzzleError
+from hrm_sdk.limits import current as current_limits
 from hrm_sdk.runtime import ACTPolicy
 
 from .base import Solver, task_views
@@ -47,7 +53,7 @@ class SudokuResult:
     puzzle: np.ndarray  # uint8 [9, 9], 0 = blank
     solved: bool  # True only when `grid` was checked against the givens and all 27 units
     grid: np.ndarray | None  # uint8 [9, 9]: the checked solution, or None
-    network_grid: np.ndarray  # uint8 [9, 9]: the network's own answer (may be invalid)
+    network_grid: np.ndarray | None  # uint8 [9, 9]: the network's own answer (may be invalid); None on error
     route: str | None  # "network", "views", "more_steps", "search", or None when unsolved
     steps: int  # ACT segments of the network answer (with views: of the identity view)
     confidence: float  # lowest per-cell probability of the network answer
@@ -56,6 +62,8 @@ class SudokuResult:
     source: str = "<input>"
     line: int | None = None
     extra: dict = field(default_factory=dict)
+    error: str | None = None  # why this puzzle was refused (contradictory givens, no solution); None otherwise
+    ambiguous: bool = False  # the puzzle has several solutions (the exact solver found a second one)
 
     def to_dict(self) -> dict:
         def s(g):
@@ -64,8 +72,8 @@ class SudokuResult:
         return {"source": self.source, "line": self.line, "puzzle": s(self.puzzle).replace("0", "."),
                 "solved": self.solved, "solution": s(self.grid), "route": self.route, "steps": self.steps,
                 "confidence": round(self.confidence, 4), "network_answer": s(self.network_grid),
-                "search_nodes": self.search_nodes, "seconds": round(self.seconds, 4),
-                **({"views": self.extra["views"]} if "views" in self.extra else {})}
+                "search_nodes": self.search_nodes, "seconds": round(self.seconds, 4), "ambiguous": self.ambiguous,
+                "error": self.error, **({"views": self.extra["views"]} if "views" in self.extra else {})}
 
 
 class SudokuSolver(Solver):
@@ -104,12 +112,35 @@ class SudokuSolver(Solver):
         return self.solve_many([puzzle], budget)[0]
 
     def solve_many(self, puzzles, budget: Budget | None = None) -> list[SudokuResult]:
-        """Solve an iterable of puzzles (or the text of a puzzle file); results in input order."""
+        """Solve an iterable of puzzles (or the text of a puzzle file); results in input order. A puzzle that
+        cannot be solved by anyone (contradictory givens, no solution) gets a result with ``error`` set."""
         t0 = time.perf_counter()
-        budget = budget or self.budget
         parsed = self._parse(puzzles)
-        for p in parsed:  # reject contradictions before spending compute
-            sudoku.check_givens(p.cells, f"{p.source}:{p.line}" if p.line else p.source)
+        limit = current_limits().max_puzzles
+        if len(parsed) > limit:
+            raise InvalidPuzzleError(f"{len(parsed):,} puzzles in one call, over the limit of {limit:,} (set "
+                                     "HRM_MAX_PUZZLES to raise it, or solve the file in parts)")
+        cells = np.stack([p.cells for p in parsed])
+        errors: list[str | None] = []
+        for p in parsed:  # contradictions are refused before any compute
+            conflicts = sudoku.find_conflicts(p.cells)
+            errors.append(f"contradictory givens: {conflicts[0]}"
+                          + (f" (+{len(conflicts) - 1} more)" if len(conflicts) > 1 else "") if conflicts else None)
+        counts = _count_solutions(cells, [e is None for e in errors])
+        for i in np.flatnonzero(counts == 0):
+            errors[i] = "no solution: the givens do not contradict each other directly, but no grid completes them"
+        good = [i for i, e in enumerate(errors) if e is None]
+        solved = self._solve_parsed([parsed[i] for i in good], budget or self.budget, t0) if good else []
+        out = [SudokuResult(puzzle=p.cells.reshape(9, 9), solved=False, grid=None, network_grid=None, route=None,
+                            steps=0, confidence=0.0, seconds=0.0, source=p.source, line=p.line, error=e)
+               for p, e in zip(parsed, errors)]
+        for i, r in zip(good, solved):
+            r.ambiguous = bool(counts[i] >= 2)
+            out[i] = r
+        return out
+
+    def _solve_parsed(self, parsed: list[sudoku.SudokuPuzzle], budget: Budget, t0: float) -> list[SudokuResult]:
+        """The network, then the repair routes, for puzzles that passed the checks of ``solve_many``."""
         cells = np.stack([p.cells for p in parsed])
         voted = None
         if self.views is None:
@@ -180,6 +211,22 @@ class SudokuSolver(Solver):
         if not out:
             raise InvalidPuzzleError("no puzzles given")
         return out
+
+
+def _count_solutions(cells: np.ndarray, mask: list[bool]) -> np.ndarray:
+    """Solutions of each puzzle counted up to 2 by the exact solver (numba), for the rows where ``mask`` holds;
+    -1 elsewhere, and everywhere when numba is not installed (the ``[train]`` extra): the solver then finds a
+    puzzle without solution only by failing to solve it."""
+    import importlib.util
+
+    counts = np.full(len(cells), -1, dtype=np.int64)
+    rows = np.flatnonzero(mask)
+    if len(rows) and importlib.util.find_spec("numba") is not None:
+        from hrm_sdk.tasks.sudoku import exact
+
+        _, found, _ = exact.solve_batch(cells[rows], limit=2)
+        counts[rows] = found
+    return counts
 
 
 def _digit_probs(logits: np.ndarray) -> np.ndarray:

@@ -11,6 +11,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HRM_SHARED_DATA", REPO.parent / "shared" / "data"))
 
+# Property and fuzz tests (tests/test_fuzz.py): a small fixed budget in CI, a long run for release checks with
+# HYPOTHESIS_PROFILE=release (DEVELOPERS.md, "Fuzzing").
+try:
+    from hypothesis import HealthCheck, settings
+
+    _common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+                   database=None, derandomize=True)
+    settings.register_profile("ci", max_examples=200, **_common)
+    settings.register_profile("release", max_examples=10_000, **{**_common, "derandomize": False})
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # hypothesis comes with the [dev] extra; test_fuzz.py skips without it
+    pass
+
 
 
 SLOW_FIXTURES = {"tiny_model", "tiny_onnx", "arc_run"}  # each trains a model

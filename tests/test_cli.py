@@ -34,7 +34,6 @@ def write(tmp_path, name, data):
     ("letters.txt", "\n".join(LINE[i:i + 9] for i in range(0, 81, 9)).replace("7....", "7..x.", 1),
      "letters.txt:1:8", "unexpected character 'x'"),
     ("ten.txt", "\n".join((LINE[i:i + 9] + "1") for i in range(0, 90, 9)), "ten.txt:1:10", "expected"),
-    ("clash.txt", LINE[:2] + "5" + LINE[3:], "clash.txt:1", "contradictory givens: 2 5s in row 1 (r1c1, r1c3)"),
 ])
 def test_sudoku_bad_input_is_one_line_exit_2(tmp_path, tiny_model, name, data, where, what):
     r = solve(["sudoku", write(tmp_path, name, data)], tiny_model)

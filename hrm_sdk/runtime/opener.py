@@ -48,6 +48,29 @@ def open_model(model: str | Path, backend: str = "auto", device: str | None = No
         if fmt.name == "pytorch" and path.is_file():
             path = path.parent
         return backend_class(fmt.name)(path, device=device, **kwargs)
+    if (path / "model.json").exists() or (path / "model.safetensors").exists():
+        # all or nothing: a directory with a broken card or weights is refused, whichever artefact would run
+        from ..checkpoint import verify_model_dir
+
+        card = verify_model_dir(path)
+        return _matching(path, card, _open_dir(path, backend, device, **kwargs))
+    return _open_dir(path, backend, device, **kwargs)
+
+
+def _matching(path: Path, card: dict, opened):
+    """The opened backend, once its metadata agrees with the directory's card (task and source weights)."""
+    meta = opened.meta
+    if card.get("task") and meta.task != card["task"]:
+        raise ArtefactError(f"{path}: the card is a {card['task']} model but its {opened.name} artefact is a "
+                            f"{meta.task} model; re-export it with: hrm export onnx {path}")
+    if opened.name != "pytorch" and meta.source_sha256 and meta.source_sha256 != card.get("weights_sha256"):
+        raise ArtefactError(f"{path}: its {opened.name} artefact was exported from other weights than "
+                            f"model.safetensors (sha256 {meta.source_sha256[:12]}, the card says "
+                            f"{str(card.get('weights_sha256'))[:12]}); re-export it with: hrm export onnx {path}")
+    return opened
+
+
+def _open_dir(path: Path, backend: str, device: str | None, **kwargs):
     tried = []
     if backend in ("auto", "tensorrt"):
         for engine in sorted(path.glob("*.engine")):

@@ -19,8 +19,8 @@ import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..model import ModelConfig
+from ..errors import ConfigError, clip
+from ..model_config import ModelConfig
 
 
 @dataclass
@@ -113,73 +113,85 @@ def _check_type(value, annotation, where: str):
                 return _check_type(value, option, where)
             except ConfigError:
                 pass
-        raise ConfigError(f"{where}: expected {annotation}, got {value!r}")
+        raise ConfigError(f"{where}: expected {annotation}, got {clip(value)}")
     if annotation is type(None):
         if value is None:
             return None
-        raise ConfigError(f"{where}: expected nothing, got {value!r}")
+        raise ConfigError(f"{where}: expected nothing, got {clip(value)}")
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if annotation in (int, float, str, bool):
         if isinstance(value, annotation) and not (annotation is int and isinstance(value, bool)):
             return value
-        raise ConfigError(f"{where}: expected {annotation.__name__}, got {type(value).__name__} {value!r}")
+        raise ConfigError(f"{where}: expected {annotation.__name__}, got {type(value).__name__} {clip(value)}")
     return value
 
 
 def _build_section(cls, values: dict, source: str, name: str):
     if not isinstance(values, dict):
-        raise ConfigError(f"{source}: [{name}] must be a table, got {values!r}")
+        raise ConfigError(f"{source}: [{name}] must be a table, got {clip(values)}")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"{source}: [{name}] unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+        raise ConfigError(f"{source}: [{name}] unknown key {clip(unknown[0])}; known keys: {', '.join(sorted(known))}")
     return cls(**{k: _check_type(v, hints[k], f"{source}: {name}.{k}") for k, v in values.items()})
 
 
 def _validate(cfg: Config) -> None:
     t, src = cfg.train, cfg.source
-    checks = [
-        (t.global_batch_size >= 1, "train.global_batch_size must be >= 1"),
-        (t.steps >= 1, "train.steps must be >= 1"),
-        (t.optimizer in ("adam_atan2", "adamw"), f"train.optimizer must be 'adam_atan2' or 'adamw', got {t.optimizer!r}"),
-        (t.loss in ("stablemax", "softmax"), f"train.loss must be 'stablemax' or 'softmax', got {t.loss!r}"),
-        (t.lr > 0, "train.lr must be > 0"),
-        (0 <= t.lr_min_ratio <= 1, "train.lr_min_ratio must be in [0, 1]"),
-        (t.lr_warmup_steps >= 0, "train.lr_warmup_steps must be >= 0"),
-        (0 <= t.lr_cycle_start < t.steps, f"train.lr_cycle_start must be in [0, train.steps), got {t.lr_cycle_start}"),
-        (0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, "train.beta1/beta2 must be in [0, 1)"),
-        (0 < t.ema_rate < 1, "train.ema_rate must be in (0, 1)"),
-        (t.log_interval >= 1 and t.checkpoint_interval >= 1, "train.log_interval and checkpoint_interval must be >= 1"),
-        (t.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
-        (t.checkpoint_interval % t.log_interval == 0,
+    checks = [  # (test, message): each test runs only when those before it passed, so none can divide by zero
+        (lambda: t.global_batch_size >= 1, "train.global_batch_size must be >= 1"),
+        (lambda: t.steps >= 1, "train.steps must be >= 1"),
+        (lambda: t.optimizer in ("adam_atan2", "adamw"),
+         f"train.optimizer must be 'adam_atan2' or 'adamw', got {clip(t.optimizer)}"),
+        (lambda: t.loss in ("stablemax", "softmax"), f"train.loss must be 'stablemax' or 'softmax', got {clip(t.loss)}"),
+        (lambda: t.lr > 0, "train.lr must be > 0"),
+        (lambda: 0 <= t.lr_min_ratio <= 1, "train.lr_min_ratio must be in [0, 1]"),
+        (lambda: t.lr_warmup_steps >= 0, "train.lr_warmup_steps must be >= 0"),
+        (lambda: 0 <= t.lr_cycle_start < t.steps,
+         f"train.lr_cycle_start must be in [0, train.steps), got {t.lr_cycle_start}"),
+        (lambda: 0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, "train.beta1/beta2 must be in [0, 1)"),
+        (lambda: 0 < t.ema_rate < 1, "train.ema_rate must be in (0, 1)"),
+        (lambda: t.log_interval >= 1, f"train.log_interval must be >= 1, got {t.log_interval}"),
+        (lambda: t.checkpoint_interval >= 1, f"train.checkpoint_interval must be >= 1, got {t.checkpoint_interval}"),
+        (lambda: t.keep_checkpoints >= 1, "train.keep_checkpoints must be >= 1"),
+        (lambda: t.checkpoint_interval % t.log_interval == 0,
          f"train.checkpoint_interval ({t.checkpoint_interval}) must be a multiple of train.log_interval "
          f"({t.log_interval}) so a resumed run continues the same metrics stream"),
-        (min(t.eval_interval, t.eval_limit, t.eval_batch_size) >= 0, "train.eval_* values must be >= 0"),
-        (bool(cfg.data.path), "data.path is required (a directory built by 'hrm data build')"),
+        (lambda: min(t.eval_interval, t.eval_limit, t.eval_batch_size) >= 0, "train.eval_* values must be >= 0"),
+        (lambda: t.grad_clip >= 0 and t.weight_decay >= 0 and t.puzzle_emb_lr >= 0
+         and t.puzzle_emb_weight_decay >= 0, "train.grad_clip, weight_decay and puzzle_emb_* must be >= 0"),
+        (lambda: bool(cfg.data.path), "data.path is required (a directory built by 'hrm data build')"),
     ]
     for ok, message in checks:
-        if not ok:
+        if not ok():
             raise ConfigError(f"{src}: {message}")
     known_model = {f.name for f in fields(ModelConfig)}
     unknown = sorted(set(cfg.model) - known_model)
     if unknown:
-        raise ConfigError(f"{src}: [model] unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known_model))}")
+        raise ConfigError(f"{src}: [model] unknown key {clip(unknown[0])}; known keys: {', '.join(sorted(known_model))}")
     hints = typing.get_type_hints(ModelConfig)
     cfg.model = {k: _check_type(v, hints[k], f"{src}: model.{k}") for k, v in cfg.model.items()}
+    problems = ModelConfig.field_problems(cfg.model)
+    if problems:
+        raise ConfigError(f"{src}: model.{problems[0]}")
 
 
 def _set_override(raw: dict, override: str, source: str) -> None:
     key, sep, text = override.partition("=")
     parts = key.strip().split(".")
     if not sep or len(parts) != 2:
-        raise ConfigError(f"override {override!r}: expected section.key=value, e.g. train.steps=100")
+        raise ConfigError(f"override {clip(override)}: expected section.key=value, e.g. train.steps=100")
     try:
         value = tomllib.loads(f"v = {text.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
         value = text.strip()  # a bare string
-    raw.setdefault(parts[0], {})[parts[1]] = value
+    section = raw.setdefault(parts[0], {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{source}: override {clip(override)}: {parts[0]} is {clip(section)} in the file, "
+                          f"not a [{parts[0]}] table")
+    section[parts[1]] = value
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = (), text: str | None = None) -> Config:
@@ -187,18 +199,26 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), text:
     source = str(path) if path is not None else "<config>"
     if text is None:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = Path(path).read_text(encoding="utf-8-sig")
         except OSError as exc:
-            raise ConfigError(f"{source}: cannot read config ({exc.strerror})") from exc
+            raise ConfigError(f"{source}: cannot read config ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: invalid TOML ({exc})") from exc
+        raise ConfigError(f"{source}: invalid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid TOML (arrays or tables nested too deeply)") from None
+    except ValueError as exc:  # an integer of over 4,300 digits
+        raise ConfigError(f"{source}: invalid TOML ({str(exc)[:80]})") from None
     for override in overrides:
         _set_override(raw, override, source)
     unknown = sorted(set(raw) - set(SECTIONS) - {"model"})
     if unknown:
-        raise ConfigError(f"{source}: unknown section [{unknown[0]}]; expected [run], [data], [model], [train]")
+        raise ConfigError(f"{source}: unknown section [{unknown[0][:60]}]; expected [run], [data], [model], [train]")
+    if not isinstance(raw.get("model", {}), dict):
+        raise ConfigError(f"{source}: [model] must be a table, got {clip(raw['model'])}")
     cfg = Config(source=source, model=dict(raw.get("model", {})),
                  **{name: _build_section(cls, raw.get(name, {}), source, name) for name, cls in SECTIONS.items()})
     _validate(cfg)

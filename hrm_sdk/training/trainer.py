@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from .. import __version__, tasks
-from ..checkpoint import atomic_write_bytes, check_compatible, save_model
+from ..checkpoint import atomic_write_bytes, check_compatible, load_optimizer_state, remove_stale_tmp, save_model
 from ..data.dataset import SampleStream, read_split
 from ..errors import CheckpointError, ConfigError, DatasetError
 from ..model import HRM, Carry
@@ -77,6 +77,8 @@ class Trainer:
         self.device = self.dist.device
         self.out_dir = Path(cfg.run.out_dir)
         self.ckpt_dir = self.out_dir / "checkpoints"
+        if self.dist.is_main:
+            remove_stale_tmp(self.ckpt_dir)
 
         data = Path(cfg.data.path)
         if not data.is_dir():
@@ -95,6 +97,11 @@ class Trainer:
         if t.global_batch_size % self.dist.world:
             raise ConfigError(f"{cfg.source}: train.global_batch_size {t.global_batch_size} is not divisible by "
                               f"the {self.dist.world} ranks")
+        sampler = tasks.make_sampler(self.train_split)
+        if t.global_batch_size > sampler.epoch_size:  # refused before anything of that size is allocated
+            raise ConfigError(f"{cfg.source}: train.global_batch_size {t.global_batch_size} is larger than the "
+                              f"{sampler.epoch_size} training rows of {data / cfg.data.train_split}; use at most "
+                              f"{sampler.epoch_size}")
         self.B = t.global_batch_size
         self.local_B = self.B // self.dist.world
         lo = self.dist.rank * self.local_B
@@ -105,7 +112,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model.parameters(), t)
         self.ema = EMA(self.model, t.ema_rate) if t.ema else None
         self.eval_model = copy.deepcopy(self.model) if t.ema else self.model
-        self.stream = SampleStream(tasks.make_sampler(self.train_split), seed=cfg.run.seed)
+        self.stream = SampleStream(sampler, seed=cfg.run.seed)
         self.explore_gen = torch.Generator().manual_seed(cfg.run.seed + 1)
         self.use_bf16 = t.bf16 and self.device.type == "cuda"
         self.carry_dtype = torch.bfloat16 if self.use_bf16 else torch.float32
@@ -284,9 +291,10 @@ class Trainer:
         path = self.ckpt_dir / name
         try:
             state = load_file(path / "train_state.safetensors")
-            extra = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any read failure means the same thing to the user
-            raise CheckpointError(f"{path}: cannot read checkpoint ({exc})") from exc
+            raise CheckpointError(f"{path / 'train_state.safetensors'}: cannot read checkpoint "
+                                  f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from exc
+        extra = load_optimizer_state(path / "optimizer.pt")
         params = {k.removeprefix("param."): v for k, v in state.items() if k.startswith("param.")}
         check_compatible(self.model, params, str(path))
         self.model.load_state_dict(params)

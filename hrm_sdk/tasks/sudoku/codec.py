@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import HRMError, InvalidPuzzleError, PuzzleParseError
+from ..text import read_text, split_lines, strip_bom
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,11 @@ def _cells_of(text: str, source: str, line: int) -> list[tuple[int, int]]:
 
 
 def parse_text(text: str, source: str = "<input>") -> list[SudokuPuzzle]:
-    """All puzzles in `text`; raises PuzzleParseError naming source, line and column on malformed input."""
+    """All puzzles in `text`; raises PuzzleParseError naming source, line and column on malformed input.
+    Lines end at ``\n``, ``\r\n`` or ``\r`` only; a leading byte-order mark is ignored."""
     if "\x00" in text:
         raise PuzzleParseError("binary data, not a text puzzle file", source)
+    lines = split_lines(strip_bom(text))
     puzzles: list[SudokuPuzzle] = []
     grid_rows: list[list[int]] = []
     grid_start = 0
@@ -78,8 +81,7 @@ def parse_text(text: str, source: str = "<input>") -> list[SudokuPuzzle]:
             raise PuzzleParseError(f"grid ends after {len(grid_rows)} row(s); expected 9 rows of 9 cells",
                                    source, at_line)
 
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip("\r\n")
+    for lineno, line in enumerate(lines, start=1):
         stripped = line.strip()
         if not stripped:
             flush_grid(lineno)
@@ -97,6 +99,9 @@ def parse_text(text: str, source: str = "<input>") -> list[SudokuPuzzle]:
             puzzles.append(SudokuPuzzle(np.array([d for _, d in cells], np.uint8), source, lineno))
             continue
         cells = _cells_of(line, source, lineno)
+        if len(cells) == SEQ_LEN and not grid_rows:  # 81 cells with separators: '5 3 . . 7 ...'
+            puzzles.append(SudokuPuzzle(np.array([d for _, d in cells], np.uint8), source, lineno))
+            continue
         if len(cells) != 9:
             # Point at the first surplus cell, or just past the end when cells are missing.
             target = 81 if (len(cells) > 20 and not grid_rows) else 9
@@ -109,24 +114,23 @@ def parse_text(text: str, source: str = "<input>") -> list[SudokuPuzzle]:
         if len(grid_rows) == 9:
             puzzles.append(SudokuPuzzle(np.array(grid_rows, np.uint8).reshape(81), source, grid_start))
             grid_rows = []
-    flush_grid(len(text.splitlines()) + 1)
+    flush_grid(len(lines) + 1)
     if not puzzles:
         raise PuzzleParseError("no puzzles found (expected 81-cell lines or 9x9 grids)", source)
     return puzzles
 
 
 def parse_file(path: str | os.PathLike) -> list[SudokuPuzzle]:
+    """All puzzles of a text file (UTF-8, a BOM allowed, at most ``hrm_sdk.limits`` bytes)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise PuzzleParseError(f"cannot read file ({exc.strerror})", str(path)) from exc
-    if not data.strip():
+        text = read_text(path)
+    except PuzzleParseError as exc:
+        if "not UTF-8" in exc.reason:
+            raise PuzzleParseError(f"binary data, not a UTF-8 text puzzle file ({exc.reason})", str(path)) from None
+        raise
+    if not text.strip():
         raise PuzzleParseError("empty file; expected 81-cell lines or 9x9 grids", str(path))
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PuzzleParseError("binary data, not a UTF-8 text puzzle file", str(path)) from exc
     return parse_text(text, str(path))
 
 

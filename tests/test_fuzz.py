@@ -1,0 +1,130 @@
+"""Property-based fuzzing (hypothesis) of every parser and the config loader: whatever the input, the only
+exception that escapes is the project's ``HRMError``, and its message is one line of bounded length.
+
+The example budget comes from the settings profile (``tests/conftest.py``): ``ci`` (the default) runs 200
+examples per test with a fixed seed; ``HYPOTHESIS_PROFILE=release`` runs 10,000 random ones per test for
+release checks (DEVELOPERS.md, "Fuzzing")::
+
+    HYPOTHESIS_PROFILE=release python -m pytest tests/test_fuzz.py -q -p no:cacheprovider --hypothesis-show-statistics
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, strategies as st  # noqa: E402
+
+from hrm_sdk.errors import MAX_MESSAGE, HRMError  # noqa: E402
+from hrm_sdk.tasks import arc, maze, sudoku  # noqa: E402
+from hrm_sdk.training.config import load_config  # noqa: E402
+
+GRID = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79"
+BOXED = "\n".join(" ".join(GRID[r * 9:(r + 1) * 9]) for r in range(9))
+MAZE_TEXT = "#####\n#S  #\n# # #\n#  G#\n#####\n"
+MAZE_CSV = "index,question,answer,shortest_path_steps,num_paths\n0,S  ## G  ,Soo##oGoo,6,1\n1,S  ## G  ,Soo##oGoo,6,1\n"
+ARC_TASK = json.dumps({"train": [{"input": [[1, 2], [3, 4]], "output": [[5]]}], "test": [{"input": [[7, 0]]}]})
+CONFIG = """[run]
+name = "fuzz"
+seed = 1
+[data]
+path = "data/x"
+[model]
+hidden_size = 64
+num_heads = 4
+expansion = 4.0
+[train]
+global_batch_size = 8
+steps = 20
+log_interval = 5
+checkpoint_interval = 10
+"""
+
+# Characters that matter to the parsers: line breaks of every kind, separators, BOM, NUL, quotes, digits.
+SPECIAL = st.sampled_from(list("\n\r\x0c\x0b\x1c\x1d\x1e\x85\u2028\u2029\ufeff\x00\t ,\"'[]{}:=#.|-+0123456789SGo"))
+CHARS = st.one_of(SPECIAL, st.characters())
+
+
+@st.composite
+def mutated(draw, seed: str):
+    """``seed`` with a few random insertions, deletions and replacements (mostly near-valid input)."""
+    text = seed
+    for _ in range(draw(st.integers(1, 6))):
+        i = draw(st.integers(0, len(text)))
+        op = draw(st.sampled_from(["insert", "delete", "replace", "repeat"]))
+        piece = draw(st.text(CHARS, min_size=1, max_size=8))
+        if op == "insert":
+            text = text[:i] + piece + text[i:]
+        elif op == "delete":
+            text = text[:i] + text[i + draw(st.integers(1, 20)):]
+        elif op == "replace":
+            text = text[:i] + piece + text[i + len(piece):]
+        else:
+            text = text[:i] + piece * draw(st.integers(2, 3000)) + text[i:]
+    return text
+
+
+def any_text(*seeds: str):
+    return st.one_of(st.text(CHARS, max_size=300), *[mutated(s) for s in seeds])
+
+
+def assert_clean(fn, *args, **kwargs):
+    """``fn`` succeeds or raises HRMError with one bounded line; anything else fails the test."""
+    try:
+        fn(*args, **kwargs)
+    except HRMError as exc:
+        message = str(exc)
+        assert message and len(message.splitlines()) == 1 and message == message.strip(), repr(message)
+        assert len(message) <= MAX_MESSAGE, len(message)
+
+
+@given(any_text(GRID, BOXED, GRID + " " + GRID + "\n" + GRID))
+def test_fuzz_sudoku_parser(text):
+    assert_clean(sudoku.parse_text, text, "s.txt")
+    assert_clean(sudoku.as_cells, text)
+
+
+@given(any_text(MAZE_TEXT, MAZE_CSV))
+def test_fuzz_maze_parser(text):
+    assert_clean(maze.parse_text, text, "m.txt")
+
+
+JSON_LEAF = st.one_of(st.integers(-20, 20), st.integers(), st.floats(allow_nan=True), st.booleans(), st.none(),
+                      st.text(max_size=20))
+JSON = st.recursive(JSON_LEAF, lambda inner: st.one_of(st.lists(inner, max_size=5),
+                                                        st.dictionaries(st.sampled_from(["train", "test", "input",
+                                                                                         "output", "x"]), inner,
+                                                                        max_size=4)), max_leaves=40)
+
+
+@given(st.one_of(any_text(ARC_TASK), JSON.map(json.dumps),
+                 st.builds(lambda d: json.dumps({"train": d, "test": d}), JSON)))
+def test_fuzz_arc_parser(text):
+    assert_clean(arc.parse_task, text, "t.json")
+
+
+OVERRIDE = st.builds(lambda s, k, v: f"{s}.{k}={v}", st.sampled_from(["run", "data", "model", "train", "x"]),
+                     st.sampled_from(["seed", "path", "num_heads", "hidden_size", "expansion", "steps",
+                                      "log_interval", "global_batch_size", "lr", "zz"]),
+                     st.one_of(st.integers().map(str), st.floats().map(str), st.text(CHARS, max_size=12)))
+
+
+@given(any_text(CONFIG), st.lists(OVERRIDE, max_size=3))
+def test_fuzz_config_loader(text, overrides):
+    assert_clean(load_config, text=text, overrides=overrides)
+
+
+@given(st.one_of(st.binary(max_size=400), any_text(GRID, MAZE_TEXT, ARC_TASK).map(lambda t: t.encode("utf-8", "surrogatepass"))))
+def test_fuzz_file_loaders(data):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "input.txt"
+        path.write_bytes(data)
+        assert_clean(sudoku.parse_file, path)
+        assert_clean(maze.parse_file, path)
+        assert_clean(arc.load_task, path)
+        assert_clean(load_config, path)
