@@ -29,7 +29,7 @@ def bench(
 ) -> None:
     """Throughput of a model's ACT loop, side by side with the reference loop (GPU)."""
     output.setup_logging()
-    from solvers.bench import bench_model
+    from hrm_sdk.solvers.bench import bench_model
 
     record = bench_model(task.value, data, model or None, backend.value, device or None, tuple(batch_size), limit,
                          compile, reference, progress=output.message)

@@ -72,10 +72,10 @@ def _evaluate(task, data, model, limit, backend, device, batch_size, repair, vie
     """The evaluation's record; an ARC record carries its one-line human summary under "_line"."""
     if task == "arc" and views != 1:
         raise HRMError("--views is for sudoku and maze; ARC votes over its own augmented versions")
-    from solvers.evaluate import evaluate_arc, evaluate_model
+    from hrm_sdk.solvers.evaluate import evaluate_arc, evaluate_model
 
     if task == "arc" and route == "fitted":
-        from solvers.evaluate import evaluate_arc_fitted
+        from hrm_sdk.solvers.evaluate import evaluate_arc_fitted
 
         record = evaluate_arc_fitted(model or None, data, limit, device or None, versions, fit_steps,
                                      fit_loss=fit_loss, tasks_per_batch=tasks_per_batch, start=start,

@@ -87,14 +87,14 @@ def onnx(
     """Export one ACT segment as a static ONNX graph, with metadata and a self-check against PyTorch."""
     output.setup_logging()
     from hrm_sdk.errors import require
-    from solvers.registry import resolve
+    from hrm_sdk.solvers.registry import resolve
 
     path = resolve(model)
     require("torch", "torch", "ONNX export")
     require("onnx", "torch", "ONNX export")
     _check_opset(opset)
-    from exporters import export, validate_args
-    from exporters.onnx_export import as_dict
+    from hrm_sdk.exporters import export, validate_args
+    from hrm_sdk.exporters.onnx_export import as_dict
 
     validate_args("onnx", {"precision": precision})
     target = Path(out) if out else default_out(path, ".onnx" if precision == "fp32" else f".{precision}.onnx")
@@ -121,8 +121,8 @@ def tensorrt(
     output.setup_logging()
     from dataclasses import asdict
 
-    from exporters import export
-    from solvers.registry import resolve
+    from hrm_sdk.exporters import export
+    from hrm_sdk.solvers.registry import resolve
 
     path = resolve(model)
     target = Path(out) if out else default_out(path, f".{precision}.engine")

@@ -11,7 +11,7 @@ def models(fmt: ReportOpt = ReportFormat.human) -> None:
     """List the models shipped with this installation."""
     from dataclasses import asdict
 
-    from solvers.registry import bundled
+    from hrm_sdk.solvers.registry import bundled
 
     found = bundled()
     if fmt == ReportFormat.json:

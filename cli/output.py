@@ -89,7 +89,7 @@ def error(text: str) -> None:
 
 def command_name(fn) -> str:
     """"hrm solve arc" for the function behind a command."""
-    group = {"cli.solve": "solve ", "cli.export": "export ", "cli.data": "data build "}.get(fn.__module__, "")
+    group = {"hrm_sdk.cli.solve": "solve ", "hrm_sdk.cli.export": "export ", "hrm_sdk.cli.data": "data build "}.get(fn.__module__, "")
     return f"hrm {group}{ {'evaluate': 'eval'}.get(fn.__name__, fn.__name__)}"
 
 
@@ -147,8 +147,7 @@ def setup_logging(quiet: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
-    for name in ("hrm_sdk", "exporters", "solvers", "cli"):
-        logging.getLogger(name).setLevel(level)
+    logging.getLogger("hrm_sdk").setLevel(level)  # the one namespace: core, exporters, solvers, cli
 
 
 def quiet_broken_pipe() -> None:

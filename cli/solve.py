@@ -138,7 +138,7 @@ def sudoku(
     """Solve Sudoku puzzles: 81-character lines or 9x9 grids, many per file, '#' comments."""
     output.setup_logging(quiet=True)
     from hrm_sdk.tasks import sudoku as codec
-    from solvers.sudoku import Budget, SudokuSolver
+    from hrm_sdk.solvers.sudoku import Budget, SudokuSolver
 
     text, source = read_input(file)
     puzzles = codec.parse_text(text, source)  # a contradictory puzzle gets its own error result below
@@ -157,7 +157,7 @@ def sudoku(
                                 f"{output.seconds(r.seconds)}", markup=False)
             output.stdout.print(sudoku_grid_text(r.puzzle, r.grid if r.solved else None), highlight=False)
     if png:
-        from solvers import draw as pictures
+        from hrm_sdk.solvers import draw as pictures
 
         draw(png, pictures.sudoku, results)
     finish([r.to_dict() for r in results], fmt, [r.solved for r in results], "puzzles", p.elapsed)
@@ -179,7 +179,7 @@ def maze(
     """Solve mazes: 30x30 grids of '# SG' (wall, open, start, goal); a blank line between mazes."""
     output.setup_logging(quiet=True)
     from hrm_sdk.tasks import maze as codec
-    from solvers.maze import MazeSolver
+    from hrm_sdk.solvers.maze import MazeSolver
 
     text, source = read_input(file)
     mazes = codec.parse_text(text, source)  # malformed input fails here, before a model is loaded
@@ -198,7 +198,7 @@ def maze(
                                 f"{output.seconds(r.seconds)}", markup=False)
             output.stdout.print("\n".join(r.grid), markup=False, highlight=False)
     if png:
-        from solvers import draw as pictures
+        from hrm_sdk.solvers import draw as pictures
 
         draw(png, pictures.maze, results)
     finish([r.to_dict() for r in results], fmt, [r.solved for r in results], "mazes", p.elapsed)
@@ -220,7 +220,7 @@ def arc(
     holds the test outputs, each is checked against the attempts (exit 1 when one is missed)."""
     output.setup_logging(quiet=True)
     from hrm_sdk.tasks import arc as codec
-    from solvers.arc import ARCSolver
+    from hrm_sdk.solvers.arc import ARCSolver
 
     text, source = read_input(file)
     task = codec.parse_task(text, source, task_id=Path(file).stem if file != "-" else "task")
@@ -246,7 +246,7 @@ def arc(
     else:
         output.emit_json(r.to_dict())
     if png:
-        from solvers import draw as pictures
+        from hrm_sdk.solvers import draw as pictures
 
         draw(png, pictures.arc, task, r)
     if r.correct is not None and not all(r.correct):

@@ -31,7 +31,7 @@ def verify(
     from hrm_sdk import runtime
     from hrm_sdk.errors import HRMError
     from hrm_sdk.runtime.verify import compare
-    from solvers.registry import resolve
+    from hrm_sdk.solvers.registry import resolve
 
     n = puzzles or limit
     path = resolve(model)

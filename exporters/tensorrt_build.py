@@ -3,7 +3,7 @@
     hrm export tensorrt runs/sudoku/checkpoints/step_010000                  # fp16, batch 1,64,256
     hrm export tensorrt model.onnx --precision fp32 --batch 1,8,64 --workspace 2
 
-    from exporters.tensorrt_build import build_engine
+    from hrm_sdk.exporters.tensorrt_build import build_engine
     result = build_engine("model.onnx", precision="fp32", batch="1,8,64")   # -> EngineResult
 
 Writes a plain plan (no metadata prefix, so trtexec, tensorrt_rtx and Polygraphy load it) and a sidecar

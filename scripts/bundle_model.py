@@ -34,7 +34,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     import torch
 
-    from exporters.onnx_export import export_onnx
+    from hrm_sdk.exporters.onnx_export import export_onnx
     from hrm_sdk.checkpoint import load_model, save_model
 
     model, card = load_model(args.checkpoint)

@@ -15,8 +15,8 @@ import json
 import numpy as np
 
 from hrm_sdk.tasks import sudoku  # noqa: E402
-from solvers.sudoku import Budget, SudokuSolver, _digit_probs  # noqa: E402
-from solvers.sudoku_search import guided_search  # noqa: E402
+from hrm_sdk.solvers.sudoku import Budget, SudokuSolver, _digit_probs  # noqa: E402
+from hrm_sdk.solvers.sudoku_search import guided_search  # noqa: E402
 
 
 def main() -> None:

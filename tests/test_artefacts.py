@@ -120,7 +120,7 @@ def test_graph_from_other_weights_is_refused(sudoku_dir):
 
 
 def test_a_maze_model_is_refused_by_the_sudoku_solver_by_name():
-    from solvers.sudoku import SudokuSolver
+    from hrm_sdk.solvers.sudoku import SudokuSolver
 
     for model in (MODELS / "maze", MODELS / "maze" / "model.onnx"):
         with pytest.raises(HRMError, match="is a maze model; it cannot solve sudoku puzzles"):

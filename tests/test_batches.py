@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from hrm_sdk.cli.main import app
 from hrm_sdk.errors import InvalidPuzzleError
 from hrm_sdk.tasks import maze as mz
 from hrm_sdk.tasks.sudoku import exact
@@ -42,13 +42,13 @@ def ambiguous_puzzle() -> str:
 
 @pytest.fixture(scope="module")
 def sudoku_solver():
-    from solvers.sudoku import SudokuSolver
+    from hrm_sdk.solvers.sudoku import SudokuSolver
 
     return SudokuSolver(batch_size=8)
 
 
 def test_bad_sudokus_get_their_own_errors(sudoku_solver, monkeypatch):
-    from solvers import sudoku_search
+    from hrm_sdk.solvers import sudoku_search
 
     seen = []
     real_run, real_search = sudoku_solver.run, sudoku_search.guided_search
@@ -101,7 +101,7 @@ def no_path_maze(base: mz.Maze) -> np.ndarray:
 
 
 def test_bad_maze_gets_its_own_error():
-    from solvers.maze import MazeSolver
+    from hrm_sdk.solvers.maze import MazeSolver
 
     base = mz.parse_file(mz.__path__[0] + "/examples.txt")[0]
     blocked = no_path_maze(base)

@@ -42,7 +42,7 @@ def test_reference_loop_has_hrm_sudoku_shapes():
 def test_cli_bench_json_on_cpu(tiny_model, sudoku32, capsys):
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from hrm_sdk.cli.main import app
 
     res = CliRunner().invoke(app, ["bench", "sudoku", "--data", str(sudoku32 / "test"), "--model", str(tiny_model),
                                    "--backend", "pytorch", "--device", "cpu", "--batch-size", "4", "--batch-size", "8",

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import REPO, shared
-from cli.main import app
+from hrm_sdk.cli.main import app
 
 LINE = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79"
 SOLUTION = "534678912672195348198342567859761423426853791713924856961537284287419635345286179"
@@ -100,7 +100,7 @@ def test_models_and_info_json():
 
 def test_no_traceback_unless_debug(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    cmd = [sys.executable, "-m", "cli.main", "solve", "sudoku", str(tmp_path / "missing.txt")]
+    cmd = [sys.executable, "-m", "hrm_sdk.cli.main", "solve", "sudoku", str(tmp_path / "missing.txt")]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "missing.txt" in r.stderr
     r = subprocess.run(cmd, env=dict(env, HRM_DEBUG="1"), capture_output=True, text=True)

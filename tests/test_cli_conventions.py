@@ -17,8 +17,8 @@ import typer
 from typer.testing import CliRunner
 
 from conftest import REPO
-from cli import output
-from cli.main import app
+from hrm_sdk.cli import output
+from hrm_sdk.cli.main import app
 
 runner = CliRunner()
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
@@ -71,7 +71,7 @@ def test_format_choices_honoured(args):
 
 def test_bundled_model_names_accepted():
     """Every bundled name works wherever a model is taken (all of them resolve through solvers.registry)."""
-    from solvers.registry import bundled, resolve
+    from hrm_sdk.solvers.registry import bundled, resolve
 
     names = [m.name for m in bundled()]
     assert {"sudoku", "maze"} <= set(names)
@@ -117,7 +117,7 @@ def test_bad_options_one_line_exit_2(args, what):
 
 
 def test_export_opset_refused_before_exporting(monkeypatch):
-    import exporters
+    import hrm_sdk.exporters
 
     monkeypatch.setattr(exporters, "export", lambda *a, **k: pytest.fail("exported"))
     r = runner.invoke(app, ["export", "onnx", "sudoku", "--opset", "7"])
@@ -126,9 +126,9 @@ def test_export_opset_refused_before_exporting(monkeypatch):
 
 def test_export_never_writes_into_the_model_folder(tmp_path, monkeypatch):
     """Without -o the ONNX goes to the current directory; -o is honoured; the next step names --against."""
-    import exporters
-    from exporters.onnx_export import ExportResult
-    from solvers.registry import MODELS_DIR
+    import hrm_sdk.exporters
+    from hrm_sdk.exporters.onnx_export import ExportResult
+    from hrm_sdk.solvers.registry import MODELS_DIR
 
     calls = []
 
@@ -175,7 +175,7 @@ def test_light_install_names_the_extra(args, extra):
 
 
 def test_broken_pipe_is_quiet():
-    p = subprocess.Popen([sys.executable, "-m", "cli.main", "solve", "sudoku", "examples/sudoku.txt", "-f", "jsonl"],
+    p = subprocess.Popen([sys.executable, "-m", "hrm_sdk.cli.main", "solve", "sudoku", "examples/sudoku.txt", "-f", "jsonl"],
                          cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     p.stdout.close()  # the reader goes away at once, as `| head -0` would
     err = p.stderr.read().decode()
@@ -186,7 +186,7 @@ def test_wording():
     assert output.plural(1, "segment") == "1 segment" and output.plural(3, "segment") == "3 segments"
     assert output.seconds(0.724) == "0.72 s" and output.seconds(73.2) == "73.2 s" and output.seconds(900) == "15.0 min"
     assert output.summary({"network": 15, "search": 2}) == "network 15, search 2"
-    from cli.solve import _views_note
+    from hrm_sdk.cli.solve import _views_note
 
     note = _views_note(SimpleNamespace(extra={"views": {"k": 2, "votes": 1, "rank": 1, "segments": 1}}))
     assert note == " (2 views: 1 of 2 agreed, answered with the runner-up no. 2; 1 segment in all)"
@@ -214,7 +214,7 @@ def test_png_sudoku_and_maze_from_the_cli(tmp_path):
 
 def test_png_arc(tmp_path):
     from hrm_sdk.tasks.arc.data import ArcTask
-    from solvers import draw
+    from hrm_sdk.solvers import draw
 
     grid = np.arange(9).reshape(3, 3) % 10
     task = ArcTask(id="t", train=[(grid, grid.T)], test=[(grid, grid[::-1]), (grid[:2], None)])

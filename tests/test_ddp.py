@@ -21,7 +21,7 @@ def run(tmp_path, data, nproc, out, steps, resume=False):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", HRM_PEAK_FLOPS="1e12")
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] \
         if nproc > 1 else [sys.executable]
-    cmd = [*launcher, "-m", "cli.main", "train", str(cfg), "--device", "cpu", "--format", "json"]
+    cmd = [*launcher, "-m", "hrm_sdk.cli.main", "train", str(cfg), "--device", "cpu", "--format", "json"]
     r = subprocess.run(cmd + (["--resume"] if resume else []), cwd=tmp_path, env=env, capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stderr[:3000]

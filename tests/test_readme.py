@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from conftest import REPO
-from cli.main import app
+from hrm_sdk.cli.main import app
 
 README = (REPO / "README.md").read_text()
 
@@ -78,7 +78,7 @@ def test_readme_arc_example_names_real_things():
     """The ARC block takes minutes on a CPU, so it is not run here; what it names must exist."""
     code = blocks("python")[1]
     compile(code, "README.md", "exec")
-    from solvers.registry import resolve as resolve_model
+    from hrm_sdk.solvers.registry import resolve as resolve_model
 
     for path in re.findall(r'"(examples/[^"]+)"', code):
         assert (REPO / path).is_file(), path

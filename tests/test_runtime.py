@@ -129,7 +129,7 @@ def test_onnx_path_does_not_import_torch(tiny_onnx):
 def test_pytorch_backend_names_a_bad_or_missing_device(tiny_model):
     import torch
 
-    from cli.main import app
+    from hrm_sdk.cli.main import app
     from hrm_sdk.errors import HRMError
     from hrm_sdk.runtime.backends.torch_backend import TorchBackend
     from typer.testing import CliRunner

@@ -6,7 +6,7 @@ import pytest
 from conftest import shared
 from hrm_sdk.tasks import sudoku
 from hrm_sdk.errors import PuzzleParseError
-from solvers.sudoku import Budget, SudokuSolver
+from hrm_sdk.solvers.sudoku import Budget, SudokuSolver
 
 LINE = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79"
 SOLUTION = "534678912672195348198342567859761423426853791713924856961537284287419635345286179"
@@ -76,7 +76,7 @@ def test_result_dict_shape(solver):
 
 def test_maze_size_and_task_checks(tiny_model, tmp_path):
     from hrm_sdk.errors import HRMError
-    from solvers.maze import MazeSolver
+    from hrm_sdk.solvers.maze import MazeSolver
 
     with pytest.raises(HRMError, match="is a sudoku model; it cannot solve maze"):
         MazeSolver(tiny_model)
@@ -86,7 +86,7 @@ def test_maze_solver_checks_validity_and_optimality(monkeypatch):
     """A stub maze backend answering with the benchmark's own path, a detour, and garbage."""
     from hrm_sdk.tasks import maze as mz
     from hrm_sdk.runtime.act import SegmentResult
-    from solvers import maze as maze_solver
+    from hrm_sdk.solvers import maze as maze_solver
 
     m = mz.parse_file(shared("maze-hard", "test.csv"))[:3]
     answers = [mz.canonical_answer(x) for x in m]
@@ -115,7 +115,7 @@ def test_arc_embedding_fit_lowers_loss_and_is_deterministic(tmp_path):
 
     from hrm_sdk.checkpoint import save_model
     from hrm_sdk.model import HRM, ModelConfig
-    from solvers.arc import ARCSolver
+    from hrm_sdk.solvers.arc import ARCSolver
 
     torch.manual_seed(0)
     cfg = ModelConfig(arch="trm", vocab_size=12, seq_len=900, num_puzzle_ids=5, hidden_size=32, num_heads=2,
@@ -177,7 +177,7 @@ def test_arc_solver_fits_several_tasks_in_one_batch(tmp_path):
     from hrm_sdk.tasks import arc
     from hrm_sdk.tasks.arc import EXAMPLES as HERE
     from hrm_sdk.model import HRM, ModelConfig
-    from solvers.arc import ARCSolver
+    from hrm_sdk.solvers.arc import ARCSolver
 
     torch.manual_seed(0)
     cfg = ModelConfig(arch="trm", vocab_size=12, seq_len=900, num_puzzle_ids=5, hidden_size=32, num_heads=2,

@@ -60,7 +60,7 @@ class Reverser(Backend):
 
 @pytest.fixture
 def toy(monkeypatch):
-    from solvers import base
+    from hrm_sdk.solvers import base
 
     spec = tasks.register(ToyTask())
 
@@ -85,8 +85,8 @@ def test_unknown_task_names_the_known_ones():
 
 def test_a_toy_task_goes_through_the_generic_paths(toy, tmp_path):
     spec, ToySolver = toy
-    from solvers.base import solver_class
-    from solvers.evaluate import evaluate_model
+    from hrm_sdk.solvers.base import solver_class
+    from hrm_sdk.solvers.evaluate import evaluate_model
 
     assert tasks.get("toy") is spec and "toy" in tasks.names() and solver_class("toy") is ToySolver
     rng = np.random.default_rng(0)

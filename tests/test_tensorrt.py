@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from exporters import tensorrt_build as tb
+from hrm_sdk.exporters import tensorrt_build as tb
 from hrm_sdk.errors import ArtefactError, HRMError, MissingExtraError
 from hrm_sdk.runtime import trt as trt_info
 from hrm_sdk.runtime.artefact import read_sidecar
@@ -108,7 +108,7 @@ def test_build_from_a_checkpoint(rt, tiny_model, tmp_path):
 
 
 def test_build_logs_phases_without_a_terminal(rt, tiny_onnx, tmp_path, caplog):
-    with caplog.at_level(logging.INFO, logger="exporters.tensorrt_build"):
+    with caplog.at_level(logging.INFO, logger="hrm_sdk.exporters.tensorrt_build"):
         tb.build_engine(tiny_onnx, out=tmp_path / "m.engine", precision="fp32", batch="1,2,4", cache_dir=tmp_path)
     text = caplog.text
     if hasattr(rt.module, "IProgressMonitor"):

@@ -88,7 +88,7 @@ def test_dataset_errors(tmp_path, sudoku32):
 
 def run_cli(args, cwd, **kw):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "hrm_sdk.cli.main", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, **kw)
 
 
@@ -109,7 +109,7 @@ def test_sigterm_leaves_a_resumable_checkpoint(tmp_path, sudoku32):
     cfg = tmp_path / "c.toml"
     cfg.write_text(tiny_config(tmp_path, sudoku32, steps=100000, checkpoint_interval=1000, eval_interval=0, log_interval=2))
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "train", str(cfg), "--set", "train.lr_warmup_steps=3"],
+    proc = subprocess.Popen([sys.executable, "-m", "hrm_sdk.cli.main", "train", str(cfg), "--set", "train.lr_warmup_steps=3"],
                             cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = tmp_path / "run" / "metrics.jsonl"

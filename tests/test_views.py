@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from hrm_sdk.cli.main import app
 from hrm_sdk.tasks import maze as mz
 from hrm_sdk.tasks import sudoku
 from hrm_sdk.errors import HRMError
 from hrm_sdk.runtime import Views, load, run_all, run_views, vote
 from hrm_sdk.runtime.backends.base import Backend
-from solvers.base import task_views
-from solvers.sudoku import Budget, SudokuSolver
+from hrm_sdk.solvers.base import task_views
+from hrm_sdk.solvers.sudoku import Budget, SudokuSolver
 
 PUZZLES = [
     ("53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79",
@@ -181,7 +181,7 @@ def test_maze_views_deaugment_through_an_oracle():
 
 
 def oracle_solver(monkeypatch, cls, oracle, **kw):
-    import solvers.base as base
+    import hrm_sdk.solvers.base as base
 
     monkeypatch.setattr(base.registry, "resolve", lambda model, task: Path("oracle"))
     monkeypatch.setattr(base.runtime, "open", lambda path, backend, device: oracle)
@@ -212,7 +212,7 @@ def test_sudoku_solver_takes_a_lower_ranked_checked_candidate(monkeypatch):
 
 
 def test_maze_solver_falls_back_to_a_valid_candidate(monkeypatch):
-    from solvers.maze import MazeSolver
+    from hrm_sdk.solvers.maze import MazeSolver
 
     m = mz.parse_file(mz.EXAMPLES)[0]
     views = task_views("maze", 3)
@@ -228,7 +228,7 @@ def test_maze_solver_falls_back_to_a_valid_candidate(monkeypatch):
 def test_maze_solver_keeps_the_identity_views_shortest_path(monkeypatch):
     """Two shortest paths; views 1 and 2 mark the other one (so it is top-voted), the identity view marks the
     benchmark's: the answer is the identity view's, the path one view gives and the benchmark's label."""
-    from solvers.maze import MazeSolver
+    from hrm_sdk.solvers.maze import MazeSolver
 
     rows = ["#" * 30 for _ in range(30)]
     rows[1], rows[2] = "#S " + "#" * 27, "# G" + "#" * 27  # S (1,1), G (2,2): via (1,2) or via (2,1)

@@ -7,7 +7,7 @@
 set -euo pipefail
 source scripts/gpu/env.sh
 mkdir -p runs
-[ -d data/arc/test ] || python3 -m cli.main data build arc --out data/arc --num-aug 32
-python3 -m cli.main eval arc --data data/arc/test --model solvers/models/arc --backend pytorch --device cuda \
+[ -d data/arc/test ] || python3 -m hrm_sdk.cli.main data build arc --out data/arc --num-aug 32
+python3 -m hrm_sdk.cli.main eval arc --data data/arc/test --model solvers/models/arc --backend pytorch --device cuda \
   --batch-size 512 --compile --format json > runs/eval-start.json 2> runs/eval-start.log || true
-exec python3 -m cli.main train configs/arc-small.toml --set run.init_from=solvers/models/arc "$@" > runs/arc-small.log 2>&1
+exec python3 -m hrm_sdk.cli.main train configs/arc-small.toml --set run.init_from=solvers/models/arc "$@" > runs/arc-small.log 2>&1

@@ -6,6 +6,6 @@
 set -euo pipefail
 source scripts/gpu/env.sh
 mkdir -p runs
-[ -d data/arc-task/test ] || python3 -m cli.main data build arc --out data/arc-task --num-aug 100 --embedding task \
+[ -d data/arc-task/test ] || python3 -m hrm_sdk.cli.main data build arc --out data/arc-task --num-aug 100 --embedding task \
   --with-arc2
-exec python3 -m cli.main train configs/arc-task.toml "$@" > runs/arc-task-train.log 2>&1
+exec python3 -m hrm_sdk.cli.main train configs/arc-task.toml "$@" > runs/arc-task-train.log 2>&1

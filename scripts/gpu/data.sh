@@ -10,4 +10,4 @@ for f in .carry/xz/"$coll"/*.xz; do
   out=".carry/data/$coll/$(basename "$f" .xz)"
   [ -f "$out" ] || xz -dc "$f" > "$out"
 done
-[ -d "data/$task/train" ] || python3 -m cli.main data build "$task" --source ".carry/data/$coll" --out "data/$task" "$@"
+[ -d "data/$task/train" ] || python3 -m hrm_sdk.cli.main data build "$task" --source ".carry/data/$coll" --out "data/$task" "$@"

@@ -46,18 +46,18 @@ for name in ("index_put_ accumulate (used)", "index_add_ (atomics)"):
 PY
 
 common=(--set train.eval_interval=1000 --set train.checkpoint_interval=500)
-CUDA_VISIBLE_DEVICES=0 python3 -m cli.main train configs/sudoku.toml "${common[@]}" --set train.steps="$steps" \
+CUDA_VISIBLE_DEVICES=0 python3 -m hrm_sdk.cli.main train configs/sudoku.toml "${common[@]}" --set train.steps="$steps" \
   --set run.out_dir=runs/ddp-1gpu > runs/ddp-1gpu.log 2>&1 &
 one=$!
-CUDA_VISIBLE_DEVICES=1 python3 -m cli.main train configs/sudoku.toml "${common[@]}" --set train.steps="$steps" \
+CUDA_VISIBLE_DEVICES=1 python3 -m hrm_sdk.cli.main train configs/sudoku.toml "${common[@]}" --set train.steps="$steps" \
   --set run.out_dir=runs/ddp-1gpu-seed1 --set run.seed=1 > runs/ddp-1gpu-seed1.log 2>&1 &
 seed1=$!
 wait "$one"
 wait "$seed1"
-python3 -m torch.distributed.run --standalone --nproc_per_node=2 -m cli.main train configs/sudoku.toml \
+python3 -m torch.distributed.run --standalone --nproc_per_node=2 -m hrm_sdk.cli.main train configs/sudoku.toml \
   "${common[@]}" --set train.steps="$ddp_steps" --set run.out_dir=runs/ddp-2gpu > runs/ddp-2gpu.log 2>&1
 ls runs/ddp-2gpu/checkpoints
-CUDA_VISIBLE_DEVICES=0 python3 -m cli.main train configs/sudoku.toml "${common[@]}" --set train.steps="$steps" \
+CUDA_VISIBLE_DEVICES=0 python3 -m hrm_sdk.cli.main train configs/sudoku.toml "${common[@]}" --set train.steps="$steps" \
   --set run.out_dir=runs/ddp-2gpu --resume > runs/ddp-resume.log 2>&1
 ls runs/ddp-2gpu/checkpoints
 runs=(1gpu=runs/ddp-1gpu/metrics.jsonl 2gpu-then-1=runs/ddp-2gpu/metrics.jsonl 1gpu-seed1=runs/ddp-1gpu-seed1/metrics.jsonl)

@@ -5,7 +5,14 @@ if [ -d .carry/whl ] && ls .carry/whl/*.whl >/dev/null 2>&1 && [ ! -f /tmp/site/
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .carry/whl/*.whl \
     && touch /tmp/site/.done
 fi
-export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# The installed namespace without installing: hrm_sdk's own files plus the folders pyproject maps under it
+# (exporters, solvers, cli), as links in /tmp/pkg/hrm_sdk. PYTHONSAFEPATH keeps `python -m` from putting the
+# repository itself first on sys.path, where its hrm_sdk folder (without the mapped ones) would win.
+rm -rf /tmp/pkg && mkdir -p /tmp/pkg/hrm_sdk
+for f in "$PWD"/hrm_sdk/*; do ln -s "$f" /tmp/pkg/hrm_sdk/; done
+for d in exporters solvers cli; do ln -s "$PWD/$d" "/tmp/pkg/hrm_sdk/$d"; done
+export PYTHONSAFEPATH=1
+export PYTHONPATH="/tmp/site:/tmp/pkg:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 # onnxruntime-gpu, when assembled from parts (DEVELOPERS.md), shadows the machine's CPU-only onnxruntime.
 if [ -d /tmp/ort-site ]; then export PYTHONPATH="/tmp/ort-site:$PYTHONPATH"; fi

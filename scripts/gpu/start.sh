@@ -16,5 +16,5 @@ mkdir -p runs
 name=$(basename "$config" .toml)
 launch=(python3)
 [ -n "${NPROC:-}" ] && launch=(python3 -m torch.distributed.run --standalone --nproc_per_node="$NPROC")
-setsid nohup "${launch[@]}" -m cli.main train "$config" "$@" > "runs/$name.log" 2>&1 < /dev/null &
+setsid nohup "${launch[@]}" -m hrm_sdk.cli.main train "$config" "$@" > "runs/$name.log" 2>&1 < /dev/null &
 echo "started $name (pid $!)"

