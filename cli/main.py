@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import data, eval as eval_cmd, export, info, models, output, solve, train, verify
+from . import data, eval as eval_cmd, export, info, models, output, serve, solve, train, verify
 
 app = typer.Typer(name="hrm", help="Train, export and run recursive reasoning models (HRM, TRM) as puzzle solvers.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -16,6 +16,7 @@ app.command()(verify.verify)
 app.command("eval")(eval_cmd.evaluate)
 app.command()(models.models)
 app.command()(info.info)
+app.command(epilog=serve.EXAMPLES)(serve.serve)
 
 
 def main() -> None:

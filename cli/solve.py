@@ -119,6 +119,8 @@ def sudoku(
     search_nodes: Annotated[int, typer.Option(help="Repair: network-guided search nodes (0 = off).")] = 2000,
     views: ViewsOpt = 1,
     fmt: FormatOpt = OutputFormat.human,
+    server: Annotated[str, typer.Option(help="Solve on an `hrm serve` server at this URL (its model and "
+                                             "backend) instead of in this process.")] = "",
 ) -> None:
     """Solve Sudoku puzzles: 81-character lines or 9x9 grids, many per file, '#' comments."""
     output.setup_logging(quiet=True)
@@ -129,10 +131,18 @@ def sudoku(
     puzzles = codec.parse_text(text, source)
     for p in puzzles:
         codec.check_givens(p.cells, f"{p.source}:{p.line}")
-    solver = SudokuSolver(model or None, backend=backend, device=device or None, batch_size=batch_size,
-                          max_steps=max_steps or None, budget=Budget(extra_steps, search_nodes), views=views)
-    with progress_bar(solver, len(puzzles), "solving"):
-        results = solver.solve_many(puzzles)
+    if server:
+        from serving.client import RemoteSudokuSolver
+
+        if model or backend != "auto" or device:
+            raise typer.BadParameter("--model, --backend and --device are the server's own with --server")
+        remote = RemoteSudokuSolver(server, views=views if views != 1 else 0, max_steps=max_steps or None)
+        results = remote.solve_many(text, Budget(extra_steps, search_nodes), source=source)
+    else:
+        solver = SudokuSolver(model or None, backend=backend, device=device or None, batch_size=batch_size,
+                              max_steps=max_steps or None, budget=Budget(extra_steps, search_nodes), views=views)
+        with progress_bar(solver, len(puzzles), "solving"):
+            results = solver.solve_many(puzzles)
     if fmt == OutputFormat.human:
         for k, r in enumerate(results):
             how = f"solved by {r.route}" if r.solved else "NOT solved (no answer passed the check)"
