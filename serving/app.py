@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -52,7 +53,7 @@ class HRMServer:
         self.requests = metrics.Counter("hrm_requests", "Requests by status.", tag_keys=("task", "status"))
         self.latency = metrics.Histogram("hrm_request_seconds", "Request latency.", boundaries=LATENCY_BOUNDARIES,
                                          tag_keys=("task",))
-        self.served = {"requests": 0, "errors": 0, "puzzles": 0}
+        self.served = {"requests": 0, "errors": 0, "puzzles": 0, "cancelled": 0}
         for s in self.solvers.values():
             log.info("serving %s", s.describe())
 
@@ -86,7 +87,14 @@ class HRMServer:
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise RequestError(f"malformed JSON: {exc}") from None
             loop = asyncio.get_running_loop()
-            doc, counts = await loop.run_in_executor(self.pool, self.solvers[task].solve_request, payload)
+            cancelled = threading.Event()
+            try:
+                doc, counts = await loop.run_in_executor(self.pool, self.solvers[task].solve_request, payload,
+                                                         cancelled)
+            except asyncio.CancelledError:  # the client disconnected: its queued puzzles leave the batch
+                cancelled.set()
+                self.served["cancelled"] += 1
+                raise
             for route, n in counts.routes.items():
                 self.puzzles.inc(n, tags={"task": task, "route": route})
             if counts.segments:
@@ -120,18 +128,21 @@ class HRMServer:
             s.close()
 
 
-def build(options: ServeOptions, replicas: int = 1, num_cpus: float = 1.0):
-    """The bound application for ``serve.run``."""
+def build(options: ServeOptions, replicas: int = 1, num_cpus: float = 1.0, num_gpus: float = 0.0):
+    """The bound application for ``serve.run``: ``replicas`` replicas of ``num_cpus`` CPUs and ``num_gpus`` GPUs."""
     opts = asdict(options)
-    return HRMServer.options(num_replicas=replicas, ray_actor_options={"num_cpus": num_cpus}).bind(opts)
+    return HRMServer.options(num_replicas=replicas,
+                             ray_actor_options={"num_cpus": num_cpus, "num_gpus": num_gpus}).bind(opts)
 
 
 def app_builder(args: dict):
     """For ``serve run serving/config.yaml`` (``import_path: serving.app:app_builder``): ``args`` are
-    ServeOptions fields plus ``replicas`` and ``num_cpus``."""
+    ServeOptions fields plus ``replicas``, ``num_cpus`` and ``num_gpus`` (per replica)."""
     args = dict(args or {})
     replicas = int(args.pop("replicas", 1))
     num_cpus = float(args.pop("num_cpus", 1))
+    num_gpus = float(args.pop("num_gpus", 0))
     if "tasks" in args and isinstance(args["tasks"], str):
         args["tasks"] = [t.strip() for t in args["tasks"].split(",")]
-    return build(ServeOptions(**{**args, "tasks": tuple(args.get("tasks", ("sudoku",)))}), replicas, num_cpus)
+    return build(ServeOptions(**{**args, "tasks": tuple(args.get("tasks", ("sudoku",)))}), replicas, num_cpus,
+                 num_gpus)

@@ -94,7 +94,7 @@ class _SharedLoop:
     def run(self, items, policy: ACTPolicy | None = None, keep_logits: bool = False):
         lane = self._lane(policy or self.policy)
         results = []
-        for r in lane.run_act(None, items, policy=lane.policy, keep_logits=keep_logits):
+        for r in lane.run_act(None, items, policy=lane.policy, keep_logits=keep_logits, cancelled=_cancel_event()):
             results.append(r)
             if self.on_result is not None:
                 self.on_result()
@@ -103,8 +103,13 @@ class _SharedLoop:
 
     def run_views(self, inputs, views, keep_logits: bool = False):
         lane = self._lane(self.policy)
+        cancelled = _cancel_event()
+
+        def act(backend, items, batch_size, policy, keep_logits):
+            return lane.run_act(backend, items, batch_size, policy, keep_logits, cancelled=cancelled)
+
         return run_views(self.backend, inputs, views, batch_size=self.config.batch_size, policy=lane.policy,
-                         keep_logits=keep_logits, on_puzzle=self.on_result, act=lane.run_act)
+                         keep_logits=keep_logits, on_puzzle=self.on_result, act=act)
 
     def lane_stats(self) -> BatcherStats:
         total = BatcherStats()
@@ -121,6 +126,13 @@ class _SharedLoop:
             lanes, self._lanes = list(self._lanes.values()), {}
         for lane in lanes:
             lane.close()
+
+
+_request = threading.local()  # .cancelled: the Event of the request this thread is solving (set: client gone)
+
+
+def _cancel_event() -> threading.Event | None:
+    return getattr(_request, "cancelled", None)
 
 
 def shared_solver(task: str, model=None, backend: str = "auto", device: str | None = None, batch_size: int = 64):
@@ -159,8 +171,17 @@ class ServedSolver:
             self.solver.close()
 
     # -- requests --------------------------------------------------------------------------------------------
-    def solve_request(self, body) -> tuple[dict, SolveCounts]:
-        """A parsed JSON request -> (the response document, counts). Raises RequestError or HRMError."""
+    def solve_request(self, body, cancelled: threading.Event | None = None) -> tuple[dict, SolveCounts]:
+        """A parsed JSON request -> (the response document, counts). Raises RequestError or HRMError; when
+        ``cancelled`` is set (the client went away), the request's puzzles not yet running leave the queue and
+        ``hrm_sdk.runtime.batcher.Cancelled`` is raised."""
+        _request.cancelled = cancelled
+        try:
+            return self._solve_request(body)
+        finally:
+            _request.cancelled = None
+
+    def _solve_request(self, body) -> tuple[dict, SolveCounts]:
         if not isinstance(body, dict):
             raise RequestError(f"expected a JSON object, got {type(body).__name__}")
         if self.task == "arc":

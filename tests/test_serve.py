@@ -164,3 +164,24 @@ def test_client_and_cli_server_option(server, reference, tmp_path):
     doc = json.loads(out.stdout)
     assert [_comparable(r) for r in doc["puzzles"]] == expected[4:6]
     assert [r["line"] for r in doc["puzzles"]] == [1, 2] and doc["puzzles"][0]["source"] == str(f)
+
+
+def test_cancelled_caller_frees_its_queued_puzzles():
+    """A caller that goes away (its request cancelled) gets Cancelled at once, and its puzzles still queued
+    never take a slot."""
+    import time
+
+    from hrm_sdk import runtime
+    from hrm_sdk.runtime.batcher import Batcher, Cancelled
+    from solvers import registry
+
+    tokens = sudoku.encode(np.stack([sudoku.as_cells(p) for p in _puzzles(6)]))
+    batcher = Batcher(runtime.open(registry.resolve(None, "sudoku"), "onnxruntime"), batch_size=1)
+    gone = threading.Event()
+    gone.set()
+    t0 = time.perf_counter()
+    with pytest.raises(Cancelled):
+        list(batcher.run_act(None, [(t, 0) for t in tokens], cancelled=gone))
+    assert time.perf_counter() - t0 < 5
+    batcher.close(60)
+    assert batcher.stats.puzzles < 6 and batcher.pending() == 0

@@ -33,6 +33,10 @@ from .backends.base import Backend
 log = logging.getLogger(__name__)
 
 
+class Cancelled(HRMError):
+    """The caller went away (``Batcher.run_act(cancelled=...)``)."""
+
+
 @dataclass
 class BatcherStats:
     puzzles: int = 0  # puzzles finished
@@ -95,18 +99,22 @@ class Batcher:
         return future
 
     def run_act(self, backend, items: Iterable[tuple[np.ndarray, int]], batch_size: int | None = None,
-                policy: ACTPolicy | None = None, keep_logits: bool = False) -> Iterator[SegmentResult]:
+                policy: ACTPolicy | None = None, keep_logits: bool = False,
+                cancelled: threading.Event | None = None) -> Iterator[SegmentResult]:
         """``run_act``'s interface over the shared loop (``backend`` and ``batch_size`` are the batcher's own):
         results in the order the puzzles finish, indexed by their position in ``items``. A policy other than
-        the batcher's is refused. If the caller stops early (or is interrupted), its queued puzzles are
-        cancelled."""
+        the batcher's is refused. If the caller stops early, or ``cancelled`` is set (a client that went
+        away: ``Cancelled`` is raised within 0.1 s), its queued puzzles are cancelled and take no slot."""
         if policy is not None and policy != self.policy:
             raise HRMError(f"this batcher runs {self.policy}, not {policy}")
         futures = {self.submit(tokens, pid): k for k, (tokens, pid) in enumerate(items)}
         pending = set(futures)
         try:
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                done, pending = wait(pending, timeout=None if cancelled is None else 0.1,
+                                     return_when=FIRST_COMPLETED)
+                if cancelled is not None and cancelled.is_set():
+                    raise Cancelled(f"cancelled with {len(pending)} of {len(futures)} puzzles unfinished")
                 for f in sorted(done, key=futures.__getitem__):
                     r = f.result()
                     yield replace(r, index=futures[f], logits=r.logits if keep_logits else None)
