@@ -9,6 +9,7 @@ Messages go to stderr; Ctrl-C shuts Serve and Ray down and exits 130.
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Annotated
 
@@ -20,6 +21,17 @@ EXAMPLES = """Examples:
   hrm serve
   hrm serve --task all --replicas 2 --port 8080
   curl -s localhost:8000/v1/sudoku/solve -d '{"puzzles": ["..41...5.7.64.......3.7.2....5...3.68.17.........3........2.47.9.......1.1.3....."]}'"""
+
+
+def _interrupt_on_signals() -> None:
+    """Ctrl-C (SIGINT, even where the shell started us ignoring it) and SIGTERM (``docker stop``, ``kill``)
+    both raise KeyboardInterrupt, so both shut Serve and Ray down."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @output.handle_errors
@@ -52,6 +64,7 @@ def serve(
         raise HRMError("--replicas, --max-puzzles and --batch-size must be at least 1")
     options = ServeOptions(tasks=tasks, model=model or None, backend=backend, device=device or None,
                            batch_size=batch_size, max_puzzles=max_puzzles)
+    _interrupt_on_signals()
     output.message(f"starting Ray Serve ({replicas} replica(s), {', '.join(tasks)}) ...")
     try:
         url = server.start(options, host=host, port=port, replicas=replicas, num_cpus=num_cpus)

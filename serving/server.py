@@ -50,10 +50,14 @@ def wait_healthy(url: str, timeout_s: float) -> dict:
 
 def stop() -> None:
     """Shut Serve and Ray down (what Ctrl-C does in ``hrm serve``)."""
+    import contextlib
+    import sys
+
     import ray
     from ray import serve
 
-    try:
-        serve.shutdown()
-    finally:
-        ray.shutdown()
+    with contextlib.redirect_stdout(sys.stderr):  # Ray's own shutdown notes are messages, not results
+        try:
+            serve.shutdown()
+        finally:
+            ray.shutdown()
