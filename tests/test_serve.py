@@ -90,6 +90,28 @@ def test_batcher_run_act_interface_and_cancel():
     assert batcher.stats.puzzles == 3
 
 
+def test_cluster_batch_solving_in_order_and_resumable(tmp_path, reference):
+    """serving.batch on a local Ray instance: results in input order, equal to solve_many's; a rerun after a
+    torn write resumes after the last complete line."""
+    pytest.importorskip("ray")
+    from serving.batch import solve_file
+
+    puzzles, expected = reference
+    inp, out = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    inp.write_text("\n".join(puzzles[:5]) + "\n")
+    assert solve_file(str(inp), str(out), actors=1, chunk=2, backend="onnxruntime") == 5
+    first = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["index"] for r in first] == [0, 1, 2, 3, 4] and [r["line"] for r in first] == [1, 2, 3, 4, 5]
+    assert [_comparable({k: v for k, v in r.items() if k != "index"}) for r in first] == expected[:5]
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:2]) + lines[2][:30])  # two complete results and a torn third
+    assert solve_file(str(inp), str(out), actors=1, chunk=2, backend="onnxruntime") == 3
+    again = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["index"], r["line"], _comparable(r)) for r in again] == [(r["index"], r["line"], _comparable(r))
+                                                                       for r in first]
+    assert solve_file(str(inp), str(out), actors=1, chunk=2, backend="onnxruntime") == 0  # nothing left
+
+
 # -- a real Ray Serve instance --------------------------------------------------------------------------------
 
 def _free_port() -> int:
