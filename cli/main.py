@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from . import bench, data, eval as eval_cmd, export, info, models, output, solve, train, verify
+from . import bench, data, eval as eval_cmd, export, info, models, output, serve, solve, train, verify
 from .options import new_app
 
 app = new_app("Train, export and run recursive reasoning models (HRM, TRM) as puzzle solvers.",
@@ -35,6 +35,7 @@ app.command("eval")(eval_cmd.evaluate)
 app.command()(bench.bench)
 app.command()(models.models)
 app.command()(info.info)
+app.command(epilog=serve.EXAMPLES)(serve.serve)
 
 
 def main() -> None:

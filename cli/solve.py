@@ -134,6 +134,8 @@ def sudoku(
     views: ViewsOpt = 1,
     fmt: FormatOpt = OutputFormat.human,
     png: PngOpt = "",
+    server: Annotated[str, typer.Option(help="Solve on an `hrm serve` server at this URL (its model and "
+                                             "backend) instead of in this process.")] = "",
 ) -> None:
     """Solve Sudoku puzzles: 81-character lines or 9x9 grids, many per file, '#' comments."""
     output.setup_logging(quiet=True)
@@ -142,10 +144,19 @@ def sudoku(
 
     text, source = read_input(file)
     puzzles = codec.parse_text(text, source)  # a contradictory puzzle gets its own error result below
-    solver = SudokuSolver(model or None, backend=backend.value, device=device or None, batch_size=batch_size,
-                          max_steps=max_steps or None, budget=Budget(extra_steps, search_nodes), views=views)
-    with progress_bar(solver, len(puzzles), "solving") as p:
-        results = solver.solve_many(puzzles)
+    if server:
+        from hrm_sdk.serving.client import RemoteSudokuSolver
+
+        if model or backend != Backend.auto or device:
+            raise typer.BadParameter("--model, --backend and --device are the server's own with --server")
+        remote = RemoteSudokuSolver(server, views=views if views != 1 else 0, max_steps=max_steps or None)
+        with output.progress("solving on the server", len(puzzles)) as p:
+            results = remote.solve_many(text, Budget(extra_steps, search_nodes), source=source)
+    else:
+        solver = SudokuSolver(model or None, backend=backend.value, device=device or None, batch_size=batch_size,
+                              max_steps=max_steps or None, budget=Budget(extra_steps, search_nodes), views=views)
+        with progress_bar(solver, len(puzzles), "solving") as p:
+            results = solver.solve_many(puzzles)
     if fmt == OutputFormat.human:
         for k, r in enumerate(results):
             if r.error:

@@ -7,11 +7,13 @@ import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-MAPPED = {"exporters": "hrm_sdk.exporters", "solvers": "hrm_sdk.solvers", "cli": "hrm_sdk.cli"}
+MAPPED = {"exporters": "hrm_sdk.exporters", "solvers": "hrm_sdk.solvers", "serving": "hrm_sdk.serving",
+          "cli": "hrm_sdk.cli"}
 # Each layer may import only the ones listed (and itself).
 ALLOWED = {"hrm_sdk": {"hrm_sdk"}, "hrm_sdk.exporters": {"hrm_sdk", "hrm_sdk.exporters"},
            "hrm_sdk.solvers": {"hrm_sdk", "hrm_sdk.solvers", "hrm_sdk.exporters"},
-           "hrm_sdk.cli": {"hrm_sdk", "hrm_sdk.exporters", "hrm_sdk.solvers", "hrm_sdk.cli"}}
+           "hrm_sdk.serving": {"hrm_sdk", "hrm_sdk.solvers", "hrm_sdk.serving"},
+           "hrm_sdk.cli": {"hrm_sdk", "hrm_sdk.exporters", "hrm_sdk.solvers", "hrm_sdk.serving", "hrm_sdk.cli"}}
 
 
 def _layer(module: str) -> str | None:

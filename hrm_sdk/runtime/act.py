@@ -8,6 +8,10 @@ queue runs dry, the puzzles still running move down into freed slots (backends w
 the batch shrinks to them.
 Rows never interact, so a puzzle's result does not depend on what shares the batch with it.
 
+An item of ``None`` means "nothing to load right now, more may come": the loop stops loading for this segment,
+keeps running what it holds, and asks the iterator again at the next segment (``hrm_sdk.runtime.batcher``
+feeds puzzles of concurrent callers this way). The loop ends when it holds no puzzle after asking.
+
     backend = runtime.load("model.onnx")
     for r in run_act(backend, ((tokens, 0) for tokens in puzzles), batch_size=64):
         print(r.index, r.steps, r.prediction)
@@ -60,12 +64,16 @@ def softmax_confidence(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pred, conf.astype(np.float32)
 
 
+_END = object()
+
+
 def run_act(backend: Backend, items: Iterable[tuple[np.ndarray, int]], batch_size: int = 64,
             policy: ACTPolicy | None = None, keep_logits: bool = False) -> Iterator[SegmentResult]:
     """Solve every (tokens, puzzle_id) item; results come out in the order puzzles finish."""
     policy = policy or ACTPolicy()
     min_steps, max_steps = policy.resolve(backend.meta.halt_max_steps)
-    queue = enumerate(items)
+    queue = iter(items)
+    loaded = 0  # input index of the next puzzle (None items take no index)
     capacity = max(1, batch_size if backend.max_batch is None else min(batch_size, backend.max_batch))
     backend.allocate(capacity)
     slot_item = np.full(capacity, -1, dtype=np.int64)  # input index held by each slot, -1 = empty
@@ -73,15 +81,21 @@ def run_act(backend: Backend, items: Iterable[tuple[np.ndarray, int]], batch_siz
     free = list(range(capacity))  # a heap: refill the lowest slots first so active slots stay packed
     exhausted = False
 
-    def refill() -> None:
-        nonlocal exhausted
+    def refill() -> bool:
+        """Load queued puzzles into free slots; False when the iterator said "nothing right now" (None)."""
+        nonlocal exhausted, loaded
         slots, toks, ids = [], [], []
+        waiting = False
         while free and not exhausted:
-            nxt = next(queue, None)
-            if nxt is None:
+            nxt = next(queue, _END)
+            if nxt is _END:
                 exhausted = True
                 break
-            index, (tokens, puzzle_id) = nxt
+            if nxt is None:
+                waiting = True
+                break
+            tokens, puzzle_id = nxt
+            index, loaded = loaded, loaded + 1
             slot = heapq.heappop(free)
             slots.append(slot)
             toks.append(tokens)
@@ -90,6 +104,7 @@ def run_act(backend: Backend, items: Iterable[tuple[np.ndarray, int]], batch_siz
             steps[slot] = 0
         if slots:
             backend.load(np.asarray(slots), np.stack(toks), np.asarray(ids, dtype=np.int32))
+        return not waiting
 
     def compact() -> None:
         """With nothing left to load, move the running puzzles above the first holes down into them, so that
@@ -125,9 +140,11 @@ def run_act(backend: Backend, items: Iterable[tuple[np.ndarray, int]], batch_siz
                                     halted_by="q" if by_q[slot] else "max", logits=logits[k] if keep_logits else None)
                 slot_item[slot] = -1
                 heapq.heappush(free, int(slot))
-            refill()
-            if exhausted and can_move:
+        if free and not exhausted:  # after a plain iterator this loads only into slots freed above
+            if not refill() and can_move:
                 compact()
+        if len(done) and exhausted and can_move:
+            compact()
 
 
 def run_all(backend: Backend, items: Iterable[tuple[np.ndarray, int]], batch_size: int = 64,

@@ -61,11 +61,12 @@ class ViewResult:
 
 def run_views(backend: Backend, inputs: np.ndarray, views: Views, puzzle_ids: np.ndarray | None = None,
               batch_size: int = 64, policy: ACTPolicy | None = None, keep_logits: bool = False,
-              on_puzzle: Callable[[], None] | None = None) -> list[ViewResult]:
+              on_puzzle: Callable[[], None] | None = None, act=run_act) -> list[ViewResult]:
     """Solve every puzzle (tokens ``[N, seq_len]``) under ``views.k`` views in one ACT stream and vote.
 
     Results are in input order. ``keep_logits`` keeps the identity view's logits (``ViewResult.identity``);
-    ``on_puzzle`` is called once per puzzle when its last view finishes (a progress bar).
+    ``on_puzzle`` is called once per puzzle when its last view finishes (a progress bar). ``act`` is the ACT
+    loop, ``run_act`` or one with its interface (``Batcher.run_act``: the views join a shared batch).
     """
     inputs = np.asarray(inputs)
     n, k = len(inputs), views.k
@@ -77,7 +78,7 @@ def run_views(backend: Backend, inputs: np.ndarray, views: Views, puzzle_ids: np
     confidence = np.zeros((n, k), dtype=np.float64)
     identity: list[SegmentResult | None] = [None] * n
     left = np.full(n, k)
-    for r in run_act(backend, items, batch_size, policy, keep_logits):
+    for r in act(backend, items, batch_size, policy, keep_logits):
         i, v = divmod(r.index, k)
         preds[i, v] = views.invert(r.prediction, v)
         steps[i, v], q_halt[i, v], confidence[i, v] = r.steps, r.q_halt, float(r.confidence.min())

@@ -6,11 +6,11 @@ if [ -d .carry/whl ] && ls .carry/whl/*.whl >/dev/null 2>&1 && [ ! -f /tmp/site/
     && touch /tmp/site/.done
 fi
 # The installed namespace without installing: hrm_sdk's own files plus the folders pyproject maps under it
-# (exporters, solvers, cli), as links in /tmp/pkg/hrm_sdk. PYTHONSAFEPATH keeps `python -m` from putting the
+# (exporters, solvers, serving, cli), as links in /tmp/pkg/hrm_sdk. PYTHONSAFEPATH keeps `python -m` from putting the
 # repository itself first on sys.path, where its hrm_sdk folder (without the mapped ones) would win.
 rm -rf /tmp/pkg && mkdir -p /tmp/pkg/hrm_sdk
 for f in "$PWD"/hrm_sdk/*; do ln -s "$f" /tmp/pkg/hrm_sdk/; done
-for d in exporters solvers cli; do ln -s "$PWD/$d" "/tmp/pkg/hrm_sdk/$d"; done
+for d in exporters solvers serving cli; do ln -s "$PWD/$d" "/tmp/pkg/hrm_sdk/$d"; done
 export PYTHONSAFEPATH=1
 export PYTHONPATH="/tmp/site:/tmp/pkg:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
