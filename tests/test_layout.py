@@ -69,3 +69,13 @@ def test_no_module_over_600_lines():
     long = [f"{p.relative_to(REPO)}: {n}" for p, _, _ in _modules()
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 600]
     assert not long, long
+
+
+def test_every_extra_named_in_an_error_exists():
+    """require("module", "extra", ...) tells users which extra to install: it must be one pyproject defines."""
+    import re
+
+    extras = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"])
+    named = {m.group(1) for path, _, _ in _modules()
+             for m in re.finditer(r"require\(\s*\"[\w.]+\",\s*\"([\w-]+)\"", path.read_text(encoding="utf-8"))}
+    assert named and named <= extras, sorted(named - extras)

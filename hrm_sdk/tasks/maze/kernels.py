@@ -17,7 +17,7 @@ import numpy as np
 from ...errors import require
 from .codec import _square
 
-_njit = require("numba", "data", "maze generation").njit(cache=True, nogil=True)
+_njit = require("numba", "train", "maze generation").njit(cache=True, nogil=True)
 
 
 @_njit
