@@ -92,3 +92,15 @@ def test_compare_runs_reports_loss_gaps_and_scaling_per_world(tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_runs.py"), "one=/nonexistent"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "expected NAME=path/to/metrics.jsonl" in bad.stderr
+
+
+def test_learning_curve_draws_a_png(tmp_path):
+    ev = {"eval/count": 10, "eval/exact_accuracy": 0.5, "eval/act_exact_accuracy": 0.4, "eval/act_steps": 3.0,
+          "eval/act_valid_shortest_path": 0.6}
+    _write(tmp_path / "metrics-1-steps0-200.jsonl",
+           [{"step": 100, "steps_per_s": 1.0}, {"step": 100, **ev}, {"step": 200, "steps_per_s": 1.0},
+            {"step": 200, **ev}])
+    png = tmp_path / "curve.png"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "learning_curve.py"),
+                    str(tmp_path / "metrics-1-steps0-200.jsonl"), "--png", str(png)], check=True, capture_output=True)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
