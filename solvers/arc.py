@@ -77,7 +77,6 @@ class ARCSolver(Solver):
         self.route = route
         self.fit_loss = self._trained_loss() if fit_loss == "auto" else fit_loss
         self.compile = compile  # fit through a torch.compile'd segment (made at the first fit, then reused)
-        self._fit_segment = None
 
     def _trained_loss(self) -> str:
         """The token loss in the model card's training config (softmax for cards without one)."""
@@ -113,17 +112,8 @@ class ARCSolver(Solver):
 
     def _run_with_table(self, items, table):
         """The ACT loop over (tokens, row) items, rows indexing `table` (fitted embeddings) when given."""
-        import torch
-
-        model = self.backend.graph.model
-        saved = model.puzzle_emb
-        try:
-            if table is not None:
-                model.puzzle_emb = table.to(saved.dtype)
-            with torch.no_grad():
-                return self.run(items)
-        finally:
-            model.puzzle_emb = saved
+        with self.backend.puzzle_table(table):
+            return self.run(items)
 
     def _per_task_embedding(self) -> bool:
         """Whether the model was trained with one embedding per task (shared by its versions): then the fitted
@@ -139,8 +129,6 @@ class ARCSolver(Solver):
         """The fitted route for several tasks at once: their embeddings are fitted in one batch (each task keeps
         its own rows in flight, ``embedding_fit``) and their test inputs predicted together, which keeps a GPU
         busy where one task's 16-row batches do not. Each result's ``seconds`` is its share of the wall time."""
-        from hrm_sdk.training.embedding_fit import fit_puzzle_embeddings
-
         t0 = time.perf_counter() if t0 is None else t0
         tasks = [self._task(t) for t in tasks]
         aug_sets = [arc.task_augmentations(t, self.versions - 1, np.random.default_rng(self.seed)) for t in tasks]
@@ -157,19 +145,14 @@ class ARCSolver(Solver):
                     demo_out.append(y)
                     demo_ver.append(row(k, v))
                     demo_task.append(k)
-        model = self.backend.graph.model
         if self.backend.device.type == "cpu":
             log.warning("fitting %d embeddings for %d steps on the CPU, which is slow: 8 embeddings take about 18 s "
                         "a step on 2 cores (an hour for the default 200 steps; a GPU needs seconds in all)",
                         int(offsets[-1]), self.fit_steps)
-        if self.compile and self._fit_segment is None:
-            import torch
-
-            self._fit_segment = torch.compile(model.segment, dynamic=False)
-        fit = fit_puzzle_embeddings(model, np.stack(demo_in), np.stack(demo_out), np.asarray(demo_ver),
-                                    int(offsets[-1]), steps=self.fit_steps, lr=self.fit_lr, seed=self.seed,
-                                    loss=self.fit_loss, device=self.backend.device, groups=np.asarray(demo_task),
-                                    segment_fn=self._fit_segment)
+        fit = self.backend.fit_puzzle_embeddings(np.stack(demo_in), np.stack(demo_out), np.asarray(demo_ver),
+                                                 int(offsets[-1]), compile=self.compile, steps=self.fit_steps,
+                                                 lr=self.fit_lr, seed=self.seed, loss=self.fit_loss,
+                                                 groups=np.asarray(demo_task))
         items = [(arc.encode_grid(aug.apply(inp)), int(row(k, v)))
                  for k, (task, augs) in enumerate(zip(tasks, aug_sets))
                  for v, aug in enumerate(augs) for inp, _ in task.test]

@@ -250,11 +250,11 @@ def test_fitted_route_compiled_fits_like_eager(arc_run):
     eager, compiled = (ARCSolver(ckpt, device="cpu", versions=2, fit_steps=4, route="fitted", compile=c)
                        for c in (False, True))
     r_e, r_c = eager.solve(b), compiled.solve(b)
-    fn = compiled._fit_segment
-    assert eager._fit_segment is None and fn is not None
+    fn = compiled.backend._fit_segment
+    assert eager.backend._fit_segment is None and fn is not None
     assert r_c.route == "fitted" and r_c.fit_loss == pytest.approx(r_e.fit_loss, rel=1e-4)
     compiled.solve(b)
-    assert compiled._fit_segment is fn  # reused, not compiled again
+    assert compiled.backend._fit_segment is fn  # reused, not compiled again
 
 
 def test_solve_arc_new_task_on_cpu_warns_about_time(arc_run):

@@ -54,6 +54,8 @@ def test_layers_point_one_way():
             dest = _layer(target)
             if dest and dest not in ALLOWED[layer]:
                 wrong.append(f"{path.relative_to(REPO)}: {layer} imports {target}")
+            if layer in ("hrm_sdk.solvers", "hrm_sdk.serving") and target.startswith("hrm_sdk.training"):
+                wrong.append(f"{path.relative_to(REPO)}: solving imports training ({target}); go through the runtime")
     assert not wrong, "\n".join(wrong)
 
 

@@ -1,4 +1,6 @@
-"""PyTorch backend: runs ``SegmentGraph`` from a checkpoint; bf16 autocast on CUDA, fp32 on CPU."""
+"""PyTorch backend: runs ``SegmentGraph`` from a checkpoint; bf16 autocast on CUDA, fp32 on CPU. It alone can run
+with another table of puzzle embeddings and fit one at test time (``puzzle_table``, ``fit_puzzle_embeddings``:
+the ARC fitted route)."""
 
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ class TorchBackend(Backend):
         self.graph = SegmentGraph(model.float()).to(self.device).eval()
         self.run_graph = torch.compile(self.graph, dynamic=False) if compile else self.graph
         self.fixed_batch = compile
+        self._fit_segment = None  # fit_puzzle_embeddings(compile=True): compiled once, then reused
         self.supports_move = not compile
         super().__init__(meta_from_card(model.config.to_dict(), card or {}, precision,
                                         model.H_init.tolist(), model.L_init.tolist()))
@@ -71,3 +74,32 @@ class TorchBackend(Backend):
     def fetch_logits(self, slots: np.ndarray) -> np.ndarray:
         idx = self.torch.as_tensor(np.asarray(slots), device=self.device)
         return self.logits[idx].float().cpu().numpy()
+
+    # --- test-time puzzle embeddings (the ARC fitted route) ---------------------------------------------
+
+    @contextlib.contextmanager
+    def puzzle_table(self, table):
+        """Run with ``table`` (float [rows, hidden]) as the puzzle embeddings, so puzzle ids index its rows (test-time
+        fitted embeddings); the model's own table is back afterwards. ``None`` keeps the model's own."""
+        model = self.graph.model
+        saved = model.puzzle_emb
+        if table is not None:
+            model.puzzle_emb = table.to(saved.dtype)
+        try:
+            yield
+        finally:
+            model.puzzle_emb = saved
+
+    def fit_puzzle_embeddings(self, inputs, labels, rows, num_rows: int, compile: bool = False, **kwargs):
+        """A fresh table of ``num_rows`` embeddings fitted on (inputs, labels) with the network frozen
+        (``hrm_sdk.training.embedding_fit``; ``rows``: the table row of each example). ``compile`` fits through a
+        ``torch.compile``d segment, made at the first call and reused."""
+        from ...training.embedding_fit import fit_puzzle_embeddings
+
+        segment_fn = None
+        if compile:
+            if self._fit_segment is None:
+                self._fit_segment = self.torch.compile(self.graph.model.segment, dynamic=False)
+            segment_fn = self._fit_segment
+        return fit_puzzle_embeddings(self.graph.model, inputs, labels, rows, num_rows, device=self.device,
+                                     segment_fn=segment_fn, **kwargs)
