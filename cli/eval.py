@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from hrm_sdk.errors import HRMError
 
 from . import output
 from .options import Backend, BackendOpt, DeviceOpt, LimitOpt, ModelOpt, ReportFormat, ReportOpt
@@ -56,50 +55,18 @@ def evaluate(
     output.setup_logging(quiet=True)  # the library's INFO lines only with HRM_DEBUG=1, as in hrm solve
     task, backend = task.value, backend.value
     with output.progress(f"evaluating {task}" + (f" on the first {limit}" if limit else "")) as p:
-        record = _evaluate(task, data, model, limit, backend, device, batch_size, repair, views, route, versions,
-                           votes, fit_steps, fit_loss, tasks_per_batch, start, records, compile)
-    line = record.pop("_line", None)
+        from hrm_sdk.solvers.evaluate import EvalOptions, evaluate_task
+
+        options = EvalOptions(model or None, limit, backend, device or None, batch_size, repair, views, route,
+                              versions, votes, fit_steps, fit_loss, tasks_per_batch, start, records or None, compile)
+        record = evaluate_task(task, data, options)
+    line = record.pop("summary", None)
     if fmt == ReportFormat.json:
         output.emit_json(record)
     elif line is not None:
         output.stdout.print(f"{line}; {output.seconds(p.elapsed)}", markup=False)
     else:
         _human(record, p.elapsed)
-
-
-def _evaluate(task, data, model, limit, backend, device, batch_size, repair, views, route, versions, votes,
-              fit_steps, fit_loss, tasks_per_batch, start, records, compile) -> dict:
-    """The evaluation's record; an ARC record carries its one-line human summary under "_line"."""
-    if task == "arc" and views != 1:
-        raise HRMError("--views is for sudoku and maze; ARC votes over its own augmented versions")
-    from hrm_sdk.solvers.evaluate import evaluate_arc, evaluate_model
-
-    if task == "arc" and route == "fitted":
-        from hrm_sdk.solvers.evaluate import evaluate_arc_fitted
-
-        record = evaluate_arc_fitted(model or None, data, limit, device or None, versions, fit_steps,
-                                     fit_loss=fit_loss, tasks_per_batch=tasks_per_batch, start=start,
-                                     records=records or None, compile=compile)
-        return record | {"_line": f"ARC, fitted route: {record['tasks']} tasks from {data}, {versions} versions, "
-                                  f"{fit_steps} fitting steps ({record['fit_loss_kind']} loss), "
-                                  f"{output.seconds(record['seconds_per_task'])} per task: "
-                                  f"pass@1 {record['pass@1']:.2%}, pass@2 {record['pass@2']:.2%}"}
-    if route != "known":
-        raise HRMError(f"--route {route}: use known or fitted (ARC only)")
-    if start or records:
-        raise HRMError("--start and --records are for the ARC fitted route (--route fitted)")
-    if compile and task != "arc":
-        raise HRMError("--compile is for ARC")
-    if task == "arc":
-        if votes < 0:
-            raise HRMError(f"--votes must be 0 (all) or more, got {votes}")
-        record = evaluate_arc(model or None, data, limit, backend, device or None, batch_size, compile=compile,
-                              votes=votes)
-        return record | {"_line": f"ARC: {record['tasks']} tasks, {record['rows']} augmented test inputs, "
-                                  f"{record['segments']} segments in {output.seconds(record['seconds'])}: "
-                                  f"pass@1 {record['pass@1']:.2%}, pass@2 {record['pass@2']:.2%}"}
-    return evaluate_model(model or None, task, data, limit, backend, device or None, batch_size, repair,
-                          views=views)
 
 
 def _human(record: dict, elapsed: float) -> None:

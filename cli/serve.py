@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from . import output
+from .options import Backend, BackendOpt, DeviceOpt, ModelOpt
 
 EXAMPLES = """Examples:
   hrm serve
@@ -37,14 +38,14 @@ def _interrupt_on_signals() -> None:
 @output.handle_errors
 def serve(
     task: Annotated[str, typer.Option(help="sudoku | maze | arc | all.")] = "sudoku",
-    model: Annotated[str, typer.Option("--model", "-m", help="Model (one task only): bundled name or path.")] = "",
-    backend: Annotated[str, typer.Option(help="auto | tensorrt | onnxruntime | pytorch.")] = "auto",
-    device: Annotated[str, typer.Option(help="cpu or cuda (default: the backend's choice).")] = "",
-    replicas: Annotated[int, typer.Option(help="Replicas of the server (each holds the models).")] = 1,
+    model: ModelOpt = "",
+    backend: BackendOpt = Backend.auto,
+    device: DeviceOpt = "",
+    replicas: Annotated[int, typer.Option(min=1, help="Replicas of the server (each holds the models).")] = 1,
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
-    max_puzzles: Annotated[int, typer.Option(help="Most puzzles in one request (more: HTTP 413).")] = 256,
-    batch_size: Annotated[int, typer.Option(help="Slots of each replica's shared ACT batch.")] = 64,
+    max_puzzles: Annotated[int, typer.Option(min=1, help="Most puzzles in one request (more: HTTP 413).")] = 256,
+    batch_size: Annotated[int, typer.Option(min=1, help="Slots of each replica's shared ACT batch.")] = 64,
     num_cpus: Annotated[float, typer.Option(help="CPUs Ray reserves per replica.")] = 1.0,
 ) -> None:
     """Serve the solvers over HTTP: POST /v1/{task}/solve, GET /healthz, GET /v1/stats (Ray Serve)."""
@@ -62,7 +63,7 @@ def serve(
         raise HRMError("--model names one model: serve one --task with it")
     if replicas < 1 or max_puzzles < 1 or batch_size < 1:
         raise HRMError("--replicas, --max-puzzles and --batch-size must be at least 1")
-    options = ServeOptions(tasks=tasks, model=model or None, backend=backend, device=device or None,
+    options = ServeOptions(tasks=tasks, model=model or None, backend=backend.value, device=device or None,
                            batch_size=batch_size, max_puzzles=max_puzzles)
     _interrupt_on_signals()
     output.message(f"starting Ray Serve ({replicas} replica(s), {', '.join(tasks)}) ...")

@@ -106,6 +106,37 @@ class ARCSolver(Solver):
             return self._result(task, augs, results, "known", None, t0)
         return self._solve_fitted(task, t0)
 
+    @classmethod
+    def evaluate(cls, data, options) -> dict:
+        """``hrm eval arc``: the known route votes over a built test split's versions (``evaluate_arc``); the
+        fitted route fits embeddings per task on tasks with known outputs (``evaluate_arc_fitted``). The record
+        carries its one-line summary under ``summary``."""
+        from .evaluate import evaluate_arc, evaluate_arc_fitted
+
+        o = options
+        o.refuse(("views",), "for sudoku and maze; ARC votes over its own augmented versions")
+        o.refuse(("repair",), "for sudoku")
+        if o.route == "fitted":
+            record = evaluate_arc_fitted(o.model, data, o.limit, o.device, o.versions, o.fit_steps, fit_loss=o.fit_loss,
+                                         tasks_per_batch=o.tasks_per_batch, start=o.start, records=o.records,
+                                         compile=o.compile)
+            record["summary"] = (f"ARC, fitted route: {record['tasks']} tasks from {data}, {o.versions} versions, "
+                                 f"{o.fit_steps} fitting steps ({record['fit_loss_kind']} loss), "
+                                 f"{record['seconds_per_task']:.2f} s per task: pass@1 {record['pass@1']:.2%}, "
+                                 f"pass@2 {record['pass@2']:.2%}")
+            return record
+        if o.route != "known":
+            raise HRMError(f"--route {o.route}: use known or fitted")
+        o.refuse(("start", "records"), "for the ARC fitted route (--route fitted)")
+        if o.votes < 0:
+            raise HRMError(f"--votes must be 0 (all) or more, got {o.votes}")
+        record = evaluate_arc(o.model, data, o.limit, o.backend, o.device, o.batch_size, compile=o.compile,
+                              votes=o.votes)
+        record["summary"] = (f"ARC: {record['tasks']} tasks, {record['rows']} augmented test inputs, "
+                             f"{record['segments']} segments in {record['seconds']:.1f} s: pass@1 "
+                             f"{record['pass@1']:.2%}, pass@2 {record['pass@2']:.2%}")
+        return record
+
     def _predict(self, task, augs, ids):
         items = [(arc.encode_grid(aug.apply(inp)), int(pid)) for aug, pid in zip(augs, ids) for inp, _ in task.test]
         return self._run_with_table(items, None)

@@ -75,6 +75,19 @@ class Solver:
         self.on_result = None
         log.info("%s solver: %s on %s", self.task, self.model_path, self.backend.describe())
 
+    @classmethod
+    def evaluate(cls, data, options) -> dict:
+        """``hrm eval`` for this task (``solvers.evaluate.EvalOptions``): the network alone, the task's answer
+        checks, the views pass and what the solver adds (``evaluation_extras``)."""
+        from .evaluate import evaluate_model
+
+        options.refuse(("route", "versions", "votes", "fit_steps", "fit_loss", "tasks_per_batch"), "for ARC")
+        options.refuse(("start", "records"), "for the ARC fitted route (--route fitted)")
+        options.refuse(("compile",), "for ARC")
+        o = options
+        return evaluate_model(o.model, cls.task, data, o.limit, o.backend, o.device, o.batch_size, o.repair,
+                              views=o.views)
+
     def evaluation_extras(self, inputs, labels, repair: bool = True) -> dict:
         """Sections ``hrm eval`` adds for what this solver does beyond the network (Sudoku: the repair
         route); ``inputs``/``labels`` are the test set's tokens. None by default."""

@@ -13,16 +13,51 @@ each task's demonstrations (``evaluate_arc_fitted``).
 from __future__ import annotations
 
 import platform
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from hrm_sdk import runtime, tasks
-from hrm_sdk.errors import DatasetError
+from hrm_sdk.errors import DatasetError, HRMError
 from hrm_sdk.runtime.evaluate import evaluate
 
 from .base import solver_class
 from . import registry
+
+
+@dataclass
+class EvalOptions:
+    """What ``hrm eval`` can ask for; each solver class takes the options of its task (``Solver.evaluate``)."""
+
+    model: str | None = None
+    limit: int = 0
+    backend: str = "auto"
+    device: str | None = None
+    batch_size: int = 256
+    repair: bool = True  # Sudoku: the solver's verification-and-repair route
+    views: int = 1  # Sudoku, Maze: test-time views voted
+    route: str = "known"  # ARC: known (trained embeddings) | fitted (embeddings fitted per task)
+    versions: int = 8  # ARC fitted route
+    votes: int = 0  # ARC known route
+    fit_steps: int = 200  # ARC fitted route
+    fit_loss: str = "auto"  # ARC fitted route
+    tasks_per_batch: int = 1  # ARC fitted route
+    start: int = 0  # ARC fitted route
+    records: str | None = None  # ARC fitted route
+    compile: bool = False  # ARC
+
+    def refuse(self, names: tuple[str, ...], why: str) -> None:
+        """HRMError naming the first of ``names`` set away from its default: ``--NAME is WHY``."""
+        defaults = {f.name: f.default for f in fields(self)}
+        for name in names:
+            if getattr(self, name) != defaults[name]:
+                raise HRMError(f"--{name.replace('_', '-')} is {why}")
+
+
+def evaluate_task(task: str, data: str | Path, options: EvalOptions) -> dict:
+    """``hrm eval``: the task's solver class evaluates its model the way its card reports (``Solver.evaluate``)."""
+    return solver_class(task).evaluate(data, options)
 
 
 def load_test_set(path: str | Path, task: str) -> tuple[np.ndarray, np.ndarray]:

@@ -298,10 +298,10 @@ def test_one_view_is_the_plain_solver(untrained_sudoku):
 
 
 @pytest.mark.parametrize("args,what", [
-    (["eval", "sudoku", "--data", "missing.txt", "--views", "0"], "views must be >= 1"),
+    (["eval", "sudoku", "--data", "missing.txt", "--views", "0"], "'--views': 0 is not in the range x>=1"),
     (["eval", "maze", "--data", "missing.csv", "--views", "9"], "views must be 1..8"),
     (["eval", "arc", "--data", "missing", "--views", "2"], "ARC votes over its own"),
-    (["solve", "sudoku", "-", "--views", "0"], "views must be >= 1"),
+    (["solve", "sudoku", "-", "--views", "0"], "'--views': 0 is not in the range x>=1"),
 ])
 def test_cli_refuses_bad_view_counts(args, what):
     r = CliRunner().invoke(app, args, input=PUZZLES[0][0])
