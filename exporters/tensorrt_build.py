@@ -12,7 +12,8 @@ flavour and version, target compute capability, the plan's sha256 and size, the 
 
 - Model: a checkpoint directory is exported to ONNX first, at the precision the installed TensorRT needs
   (fp32 plus a precision flag where the flavour has one, else the engine's precision: TensorRT-RTX is strongly
-  typed); an existing ONNX of the same weights beside the checkpoint is reused. An ``.onnx`` is used as is.
+  typed); an existing ONNX of the same weights beside the checkpoint is reused, else the export goes into the
+  engine cache's folder (never into the model's). An ``.onnx`` is used as is.
 - Precision is never lowered or raised silently: an fp16 engine needs an fp16 ONNX under TensorRT-RTX.
 - Target GPU: full TensorRT builds for the local GPU. TensorRT-RTX builds on a CPU-only machine: for the local
   GPU when there is one, else a portable engine (sm_80, 86, 89, 120+); ``target="sm_89"`` (or a comma list, or
@@ -164,8 +165,9 @@ def _embedded_meta(path: Path) -> SegmentMeta | None:
     return SegmentMeta.from_json(text, str(path)) if text else None
 
 
-def resolve_onnx(model: str | Path, precision: str, trt) -> tuple[Path, SegmentMeta]:
-    """The ONNX segment and its metadata; a checkpoint is exported (or its existing export reused) first."""
+def resolve_onnx(model: str | Path, precision: str, trt, work_dir: Path) -> tuple[Path, SegmentMeta]:
+    """The ONNX segment and its metadata; a checkpoint's existing export of the same weights is reused, else the
+    checkpoint is exported into ``work_dir`` (never into the model's own folder)."""
     p = Path(model)
     if p.suffix == ".engine":
         raise HRMError(f"{p} is already an engine; build from the checkpoint or its .onnx")
@@ -184,10 +186,13 @@ def resolve_onnx(model: str | Path, precision: str, trt) -> tuple[Path, SegmentM
     onnx_precision = onnx_precision_for(trt, precision)
     card_path, _ = model_paths(p)
     onnx = default_onnx_path(card_path.parent, onnx_precision)
+    weights_sha = read_card(p).get("weights_sha256") or ""
     meta = read_sidecar(onnx) if onnx.is_file() else None
-    if meta and meta.source_sha256 and meta.source_sha256 == read_card(p).get("weights_sha256"):
+    if meta and meta.source_sha256 and meta.source_sha256 == weights_sha:
         log.info("using %s, the %s export of these weights", onnx, onnx_precision)
         return onnx, meta
+    onnx = Path(work_dir) / f"onnx-{weights_sha[:16]}-{onnx_precision}" / "model.onnx"
+    onnx.parent.mkdir(parents=True, exist_ok=True)
     export_onnx(p, out=onnx, precision=onnx_precision)
     return onnx, read_sidecar(onnx)
 
@@ -384,13 +389,16 @@ def build_engine(model: str | Path, out: str | Path | None = None, precision: st
     if not workspace > 0:
         raise HRMError(f"workspace is the builder's scratch memory in GiB and must be > 0, got {workspace}")
     target = resolve_target(rt, target, trt_info.gpu_compute_capability())
-    onnx, onnx_meta = resolve_onnx(model, precision, rt.module)
+    cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    onnx, onnx_meta = resolve_onnx(model, precision, rt.module, cache_dir)
     flag = precision_flag(rt.module, onnx_meta.precision, precision)
     onnx_sha = sha256_file(onnx)
     key = cache_key(onnx_sha, precision, profile, rt, target)
-    cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
     cached_plan = cache_dir / f"{key}.engine"
-    out = Path(out) if out else onnx.with_name(f"model.{precision}.engine")
+    if not out:  # beside an .onnx given as the model; a checkpoint's engine goes to the current directory
+        out = Path(model).with_name(f"model.{precision}.engine") if Path(model).suffix == ".onnx" \
+            else Path(f"{Path(model).name}.{precision}.engine")
+    out = Path(out)
 
     meta = _cached(cached_plan, key)
     hit = meta is not None

@@ -82,7 +82,7 @@ def test_sidecar_has_the_build_facts(engine, rt, tiny_onnx, cache):
     assert b["cache_key"] == tb.cache_key(b["onnx_sha256"], "fp32", tb.Profile(1, 8, 64), rt, engine.target)
     assert b["engine_sha256"] == hashlib.sha256(Path(engine.path).read_bytes()).hexdigest()
     assert (cache / f"{b['cache_key']}.engine").is_file()
-    assert dataclasses.replace(meta, build={}) == onnx_meta  # otherwise the ONNX's own metadata
+    assert dataclasses.replace(meta, build={}) == dataclasses.replace(onnx_meta, build={})  # the ONNX's metadata
 
 
 def test_second_build_is_a_cache_hit(engine, tiny_onnx, cache, tmp_path):
@@ -93,14 +93,19 @@ def test_second_build_is_a_cache_hit(engine, tiny_onnx, cache, tmp_path):
     assert not other.cached  # another profile is another engine
 
 
-def test_build_from_a_checkpoint(rt, tiny_model, tmp_path):
-    """A checkpoint is exported first, at the precision this TensorRT needs; the export is reused next time."""
+def test_build_from_a_checkpoint(rt, tiny_model, tmp_path, monkeypatch):
+    """A checkpoint is exported first, at the precision this TensorRT needs, into the engine cache's folder (never
+    into the model's own folder); the export is reused next time."""
     import shutil
 
     ckpt = shutil.copytree(tiny_model, tmp_path / "ckpt", ignore=shutil.ignore_patterns("*.onnx*", "*.engine*"))
+    before = sorted(p.name for p in ckpt.iterdir())
+    monkeypatch.chdir(tmp_path)
     r = tb.build_engine(ckpt, batch="1,2,4", cache_dir=tmp_path / "cache")  # fp16 by default
     onnx_precision = tb.onnx_precision_for(rt.module, "fp16")
-    assert Path(r.path) == ckpt / "model.fp16.engine" and (ckpt / f"model.{onnx_precision}.onnx").is_file()
+    assert Path(r.path).resolve() == (tmp_path / "ckpt.fp16.engine").resolve()
+    assert sorted(p.name for p in ckpt.iterdir()) == before  # nothing written into the model folder
+    assert list((tmp_path / "cache").glob(f"onnx-*-{onnx_precision}/model.onnx"))
     io = {t["name"]: t["dtype"] for t in r.io}
     assert io["z_H"] == {"fp16": "float16", "fp32": "float32"}[onnx_precision] and io["logits"] == "float32"
     assert read_sidecar(r.path).build["precision"] == "fp16"
