@@ -224,3 +224,9 @@ def test_png_arc(tmp_path):
     result = SimpleNamespace(attempts=[[grid[::-1], grid], [grid[:2]]])
     assert is_png(draw.arc(task, result, tmp_path / "a.png"))
     assert len(draw.ARC_COLOURS) == 10
+
+
+def test_command_list_is_not_cut_at_80_columns():
+    r = runner.invoke(app, ["-h"], env={"COLUMNS": "80"}, terminal_width=80)
+    listed = [line for line in r.stdout.splitlines() if line.startswith("  ") and not line.lstrip().startswith("-")]
+    assert len(listed) >= 10 and not any(line.rstrip().endswith("...") for line in listed), r.stdout
