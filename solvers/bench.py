@@ -11,7 +11,8 @@ import platform
 
 from hrm_sdk import runtime
 from hrm_sdk.errors import HRMError
-from hrm_sdk.runtime.bench import bench_act, bench_reference, peak_flops, segment_flops
+from hrm_sdk.metrics import peak_flops
+from hrm_sdk.runtime.bench import bench_act, bench_reference, segment_flops
 
 from . import registry
 from .evaluate import load_test_set

@@ -20,6 +20,7 @@ import numpy as np
 
 from hrm_sdk import runtime, tasks
 from hrm_sdk.errors import DatasetError, HRMError
+from hrm_sdk.metrics import exact as exact_rows
 from hrm_sdk.runtime.evaluate import evaluate
 
 from .base import solver_class
@@ -112,9 +113,9 @@ def _views_section(solver, spec, inputs: np.ndarray, labels: np.ndarray) -> dict
     answers = np.stack([v.answer for v in voted])  # [N, L]
     per_view = np.stack([v.predictions for v in voted])  # [N, K, L]
     lab = np.asarray(labels).astype(np.int64)
-    exact = ((per_view == lab[:, None]) | (lab[:, None] == 0)).all(-1)  # [N, K]
+    exact = exact_rows(per_view, lab[:, None])  # [N, K]
     total = int(sum(v.segments for v in voted))
-    out = {"k": views.k, "act_exact": float((((answers == lab) | (lab == 0)).all(-1)).mean()),
+    out = {"k": views.k, "act_exact": float(exact_rows(answers, lab).mean()),
            "identity_exact": float(exact[:, 0].mean()), "any_view_exact": float(exact.any(-1).mean()),
            "mean_segments": total / (len(voted) * views.k), "total_segments": total, "seconds": round(seconds, 2)}
     every = spec.answer_checks(np.repeat(inputs, views.k, axis=0), per_view.reshape(-1, lab.shape[1]))
@@ -123,7 +124,7 @@ def _views_section(solver, spec, inputs: np.ndarray, labels: np.ndarray) -> dict
         out[f"any_view_{name}"] = float(every[name].reshape(-1, views.k).any(-1).mean())
     if solver.pick is not None:  # what the solver answers with K views, when it does not take the top vote
         taken = np.stack([solver.pick(x, v)[0] for x, v in zip(inputs, voted)])
-        out["solver_exact"] = float((((taken == lab) | (lab == 0)).all(-1)).mean())
+        out["solver_exact"] = float(exact_rows(taken, lab).mean())
         for name, ok in spec.answer_checks(inputs, taken).items():
             out[f"solver_{name}"] = float(ok.mean())
     return out

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..metrics import exact, peak_flops
 from .act import run_all
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,6 @@ log = logging.getLogger(__name__)
 HRM_SUDOKU_SHAPES = dict(arch="hrm", vocab_size=11, seq_len=81, num_puzzle_ids=1, hidden_size=512, num_heads=8,
                          expansion=4.0, H_layers=4, L_layers=4, H_cycles=2, L_cycles=2, puzzle_emb_len=1,
                          pos_encodings="rope", mlp_t=False, halt_max_steps=16)
-# Dense bf16 matmul peak used for MFU (the value the trainer uses): H100/H200 SXM.
-PEAK_FLOPS = {"H100": 798e12, "H200": 798e12}
 
 
 @dataclass
@@ -49,15 +48,6 @@ class BenchResult:
         return asdict(self)
 
 
-def peak_flops(device_name: str) -> float | None:
-    """The bf16 peak for MFU of a device named like torch.cuda.get_device_name(); HRM_PEAK_FLOPS overrides."""
-    import os
-
-    if os.environ.get("HRM_PEAK_FLOPS"):
-        return float(os.environ["HRM_PEAK_FLOPS"])
-    return next((v for k, v in PEAK_FLOPS.items() if k in device_name), None)
-
-
 def _mfu(flops_per_segment: float | None, segments: float, seconds: float, peak: float | None) -> float | None:
     if not (flops_per_segment and peak and seconds > 0):
         return None
@@ -73,13 +63,9 @@ def bench_act(backend, inputs: np.ndarray, labels: np.ndarray | None, batch_size
     res = run_all(backend, items, batch_size, policy)
     dt = time.perf_counter() - t
     segments = float(sum(r.steps for r in res))
-    exact = None
-    if labels is not None:
-        pred = np.stack([r.prediction for r in res])
-        lab = labels.astype(np.int64)
-        exact = float(((pred == lab) | (lab == 0)).all(-1).mean())
+    accuracy = None if labels is None else float(exact(np.stack([r.prediction for r in res]), labels).mean())
     return BenchResult("act", backend.describe(), batch_size, len(items), dt, len(items) / dt, segments / dt,
-                       segments / len(items), exact,
+                       segments / len(items), accuracy,
                        flops_per_segment / 1e9 if flops_per_segment else None,
                        _mfu(flops_per_segment, segments, dt, peak))
 

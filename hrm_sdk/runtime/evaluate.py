@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..metrics import BUDGETS
+from ..metrics import BUDGETS, exact as exact_rows
 from .backends.base import Backend
 
 
@@ -67,8 +67,7 @@ def evaluate(backend: Backend, inputs: np.ndarray, labels: np.ndarray, puzzle_id
         token_hits += float((((pred == lab) & mask).sum(-1) / np.maximum(mask.sum(-1), 1)).sum())
         if progress is not None:
             progress(len(rows))
-    labels_all = np.asarray(labels).astype(np.int64)
-    act_exact = float((((act_pred == labels_all) | (labels_all == 0)).all(-1)).mean())
+    act_exact = float(exact_rows(act_pred, labels).mean())
     return EvalResult(count=n, max_steps=M, exact_at={b: exact_hits[b] / n for b in budgets}, act_exact=act_exact,
                       act_steps=float(act_steps.mean()), token_accuracy=token_hits / n,
                       seconds=time.perf_counter() - t0, act_predictions=act_pred, act_halt_steps=act_steps)

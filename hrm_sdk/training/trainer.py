@@ -37,6 +37,7 @@ from .. import __version__, tasks
 from ..checkpoint import atomic_write_bytes, check_compatible, load_optimizer_state, remove_stale_tmp, save_model
 from ..data.dataset import SampleStream, read_split
 from ..errors import CheckpointError, ConfigError, DatasetError
+from ..metrics import peak_flops
 from ..model import HRM, Carry
 from . import distributed as D
 from .config import Config, dump_toml
@@ -49,15 +50,6 @@ log = logging.getLogger(__name__)
 
 CARRY_SAVE_LIMIT = 256 << 20  # bytes; larger in-flight states are not checkpointed (those rows restart)
 TIMING_KEYS = ("elapsed_s", "samples_per_s", "steps_per_s", "mfu")
-
-
-def peak_flops(device: torch.device) -> float | None:
-    """Dense bf16 matmul peak used for MFU: HRM_PEAK_FLOPS, else 798e12 measured on this project's H100/H200."""
-    if os.environ.get("HRM_PEAK_FLOPS"):
-        return float(os.environ["HRM_PEAK_FLOPS"])
-    if device.type == "cuda" and any(n in torch.cuda.get_device_name(device) for n in ("H100", "H200")):
-        return 798e12
-    return None
 
 
 @dataclass
@@ -141,7 +133,7 @@ class Trainer:
             # Buffers (the puzzle-embedding table) are updated identically on every rank: no broadcast needed.
             self.ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
         self.flops_per_step = self.model.flops_per_segment(training=True) * self.B
-        self.peak = peak_flops(self.device)
+        self.peak = peak_flops(torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu")
         self.progress = TrainingProgress(t.steps, self.step, enabled=show_progress and self.dist.is_main)
         self._stop_signal: int | None = None
 
