@@ -107,7 +107,7 @@ class Solver:
         """The ACT loop over (tokens, puzzle_id) items; results in input order. `self.on_result`, if set,
         is called once per finished puzzle (the CLI's progress bar)."""
         results = []
-        for r in run_act(self.backend, items, self.config.batch_size, policy or self.policy, keep_logits):
+        for r in run_act(self.backend, list(items), self.config.batch_size, policy or self.policy, keep_logits):
             results.append(r)
             if self.on_result is not None:
                 self.on_result()

@@ -159,7 +159,7 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
     if votes:
         rows = rows[rank[rows] < votes]
     t0 = time.perf_counter()
-    items = ((np.asarray(split.inputs[r]), int(split.puzzle_ids[r])) for r in rows)
+    items = [(np.asarray(split.inputs[r]), int(split.puzzle_ids[r])) for r in rows]
     segments = 0
     preds, qs, order = [], [], []
     for res in run_act(be, items, batch_size):

@@ -69,8 +69,17 @@ _END = object()
 
 def run_act(backend: Backend, items: Iterable[tuple[np.ndarray, int]], batch_size: int = 64,
             policy: ACTPolicy | None = None, keep_logits: bool = False) -> Iterator[SegmentResult]:
-    """Solve every (tokens, puzzle_id) item; results come out in the order puzzles finish."""
+    """Solve every (tokens, puzzle_id) item; results come out in the order puzzles finish.
+
+    A backend with ``resident`` set (PyTorch on CUDA), given a list or tuple and no ``keep_logits``, runs the
+    device-resident loop instead (``runtime/resident.py``): the same rules and results, without a host round trip
+    per segment."""
     policy = policy or ACTPolicy()
+    if getattr(backend, "resident", False) and not keep_logits and isinstance(items, (list, tuple)):
+        from .resident import run_resident
+
+        yield from run_resident(backend, items, batch_size, policy)
+        return
     min_steps, max_steps = policy.resolve(backend.meta.halt_max_steps)
     queue = iter(items)
     loaded = 0  # input index of the next puzzle (None items take no index)

@@ -1,7 +1,8 @@
 """Throughput of a model on a backend, and of the reference-style HRM loop beside it, in one process.
 
-``bench_act`` solves puzzles through the host ACT loop (``run_all``) exactly as a solver's network pass does
-and reports puzzles/s, segments/s, mean segments, exact accuracy and MFU. ``bench_reference`` runs the loop the
+``bench_act`` solves puzzles through the ACT loop (``run_all``: the device-resident loop for PyTorch on CUDA, the
+host loop otherwise) exactly as a solver's network pass does and reports puzzles/s, segments/s, mean segments,
+exact accuracy and MFU; ``bench_segment`` times the bare segment, the rate the loop is measured against. ``bench_reference`` runs the loop the
 HRM paper's evaluation uses: a plain compiled segment at HRM-Sudoku shapes (27M parameters, hidden 512, 4+4
 layers, 2x2 cycles), all 16 segments for every puzzle, no halting, no slot bookkeeping; it is the anchor the
 ACT loop's speed is compared with (``hrm bench`` prints the ratio). The reference's weights are random: only
@@ -32,7 +33,7 @@ HRM_SUDOKU_SHAPES = dict(arch="hrm", vocab_size=11, seq_len=81, num_puzzle_ids=1
 
 @dataclass
 class BenchResult:
-    name: str  # "act" or "reference"
+    name: str  # "act", "segment" or "reference"
     backend: str
     batch_size: int
     puzzles: int
@@ -43,6 +44,7 @@ class BenchResult:
     exact: float | None  # None for the reference (random weights)
     gflop_per_segment: float | None  # per puzzle; None where the backend does not know its graph
     mfu: float | None  # None off a GPU whose peak is known
+    loop: str = ""  # act: "resident" (runtime/resident.py) or "host" (runtime/act.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,6 +61,7 @@ def bench_act(backend, inputs: np.ndarray, labels: np.ndarray | None, batch_size
     """Solve ``inputs`` [N, seq_len] through the ACT loop after one warm-up batch (compilation, allocator)."""
     items = [(inputs[i], 0) for i in range(len(inputs))]
     run_all(backend, items[:batch_size], batch_size, policy)
+    _sync(backend)
     t = time.perf_counter()
     res = run_all(backend, items, batch_size, policy)
     dt = time.perf_counter() - t
@@ -67,7 +70,46 @@ def bench_act(backend, inputs: np.ndarray, labels: np.ndarray | None, batch_size
     return BenchResult("act", backend.describe(), batch_size, len(items), dt, len(items) / dt, segments / dt,
                        segments / len(items), accuracy,
                        flops_per_segment / 1e9 if flops_per_segment else None,
-                       _mfu(flops_per_segment, segments, dt, peak))
+                       _mfu(flops_per_segment, segments, dt, peak),
+                       loop="resident" if getattr(backend, "resident", False) else "host")
+
+
+def bench_segment(backend, inputs: np.ndarray, batch_size: int, segments: int = 16,
+                  flops_per_segment: float | None = None, peak: float | None = None) -> BenchResult:
+    """The bare segment: ``segments`` back-to-back segments of one full batch, no halting and no bookkeeping (on a
+    backend with ``run_segment`` the states never leave the device; otherwise through ``step``). The rate the ACT
+    loop's puzzle-segments/s is measured against."""
+    n = min(batch_size, len(inputs))
+    tokens = np.asarray(inputs[:n], dtype=np.int32)
+    if hasattr(backend, "run_segment"):
+        t_ = backend.torch
+        tok = t_.from_numpy(tokens).to(backend.device)
+        ids = t_.zeros(n, dtype=t_.int32, device=backend.device)
+        reset = t_.ones(n, dtype=t_.bool, device=backend.device)
+
+        def run():
+            z_H, z_L = backend.new_states(n)
+            for _ in range(segments):
+                z_H, z_L, *_ = backend.run_segment(tok, ids, z_H, z_L, reset)
+            z_H.float().sum().item()
+    else:
+        def run():
+            backend.allocate(n)
+            backend.load(np.arange(n), tokens, np.zeros(n, np.int32))
+            for _ in range(segments):
+                backend.step(n)
+    run()  # warm-up
+    t = time.perf_counter()
+    run()
+    dt = time.perf_counter() - t
+    return BenchResult("segment", backend.describe(), n, n, dt, n / dt / segments, n * segments / dt,
+                       float(segments), None, flops_per_segment / 1e9 if flops_per_segment else None,
+                       _mfu(flops_per_segment, n * segments, dt, peak))
+
+
+def _sync(backend) -> None:
+    if getattr(backend, "device", None) is not None and getattr(backend.device, "type", "") == "cuda":
+        backend.torch.cuda.synchronize()
 
 
 def bench_reference(batch_size: int, puzzles: int, device: str = "cuda", compile: bool = True,

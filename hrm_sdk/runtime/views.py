@@ -71,7 +71,7 @@ def run_views(backend: Backend, inputs: np.ndarray, views: Views, puzzle_ids: np
     inputs = np.asarray(inputs)
     n, k = len(inputs), views.k
     ids = np.zeros(n, np.int32) if puzzle_ids is None else np.asarray(puzzle_ids, np.int32)
-    items = ((views.apply(inputs[i], v), int(ids[i])) for i in range(n) for v in range(k))
+    items = [(views.apply(inputs[i], v), int(ids[i])) for i in range(n) for v in range(k)]
     preds = np.zeros((n, k, inputs.shape[1]), dtype=np.int32)
     steps = np.zeros((n, k), dtype=np.int64)
     q_halt = np.zeros((n, k), dtype=np.float64)

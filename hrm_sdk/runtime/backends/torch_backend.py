@@ -39,6 +39,9 @@ class TorchBackend(Backend):
         self.run_graph = torch.compile(self.graph, dynamic=False) if compile else self.graph
         self.fixed_batch = compile
         self._fit_segment = None  # fit_puzzle_embeddings(compile=True): compiled once, then reused
+        self.compile = compile
+        self._resident_graph = None  # run_segment: compiled at its first call, shapes dynamic after the second
+        self.resident = self.device.type == "cuda"  # run_act takes the device-resident loop (runtime/resident.py)
         self.supports_move = not compile
         super().__init__(meta_from_card(model.config.to_dict(), card or {}, precision,
                                         model.H_init.tolist(), model.L_init.tolist()))
@@ -70,6 +73,24 @@ class TorchBackend(Backend):
         self.logits = logits
         q = t.stack((q_halt, q_cont)).float().cpu().numpy()
         return q[0], q[1]
+
+    # --- the device-resident loop's interface (runtime/resident.py): tensors stay on the device -------------
+
+    def new_states(self, batch: int):
+        """Fresh (z_H, z_L) for ``batch`` rows on the device (their rows start with reset set)."""
+        m = self.meta
+        z = self.torch.zeros(batch, m.positions, m.hidden_size, device=self.device, dtype=self.state_dtype)
+        return z, z.clone()
+
+    def run_segment(self, tokens, puzzle_ids, z_H, z_L, reset):
+        """One segment on device tensors -> (z_H, z_L, logits, q_halt, q_continue), all on the device."""
+        t = self.torch
+        if self._resident_graph is None:
+            self._resident_graph = t.compile(self.graph) if self.compile else self.graph
+        amp = t.autocast("cuda", dtype=t.bfloat16) if self.amp else contextlib.nullcontext()
+        with t.inference_mode(), amp:
+            z_H, z_L, logits, q_halt, q_cont = self._resident_graph(tokens, puzzle_ids, z_H, z_L, reset)
+        return z_H.to(self.state_dtype), z_L.to(self.state_dtype), logits, q_halt, q_cont
 
     def fetch_logits(self, slots: np.ndarray) -> np.ndarray:
         idx = self.torch.as_tensor(np.asarray(slots), device=self.device)
