@@ -42,7 +42,11 @@ class DataConfig:
 class TrainConfig:
     global_batch_size: int = 768  # rows in flight across all ranks
     steps: int = 10_000  # optimiser steps; one per ACT segment (deep supervision)
-    optimizer: str = "adam_atan2"  # "adam_atan2" | "adamw"
+    optimizer: str = "adam_atan2"  # "adam_atan2" | "adamw" | "muon" (block matrices; AdamATan2 for the rest)
+    muon_lr: float = 0.02  # Muon's rate (follows the same warm-up and decay as lr)
+    muon_momentum: float = 0.95
+    muon_weight_decay: float = 0.01  # decoupled, times muon_lr (weight_decay is the Adam part's)
+    muon_adjust_lr: str = "original"  # torch.optim.Muon's adjust_lr_fn: "original" | "match_rms_adamw"
     lr: float = 1e-4
     lr_min_ratio: float = 1.0  # 1.0 = constant after warm-up; < 1 = cosine decay to lr * ratio
     lr_warmup_steps: int = 2000
@@ -143,8 +147,12 @@ def _validate(cfg: Config) -> None:
     checks = [  # (test, message): each test runs only when those before it passed, so none can divide by zero
         (lambda: t.global_batch_size >= 1, "train.global_batch_size must be >= 1"),
         (lambda: t.steps >= 1, "train.steps must be >= 1"),
-        (lambda: t.optimizer in ("adam_atan2", "adamw"),
-         f"train.optimizer must be 'adam_atan2' or 'adamw', got {clip(t.optimizer)}"),
+        (lambda: t.optimizer in ("adam_atan2", "adamw", "muon"),
+         f"train.optimizer must be 'adam_atan2', 'adamw' or 'muon', got {clip(t.optimizer)}"),
+        (lambda: t.muon_adjust_lr in ("original", "match_rms_adamw"),
+         f"train.muon_adjust_lr must be 'original' or 'match_rms_adamw', got {clip(t.muon_adjust_lr)}"),
+        (lambda: t.muon_lr > 0 and 0 <= t.muon_momentum < 1 and t.muon_weight_decay >= 0,
+         "train.muon_lr must be > 0, muon_momentum in [0, 1) and muon_weight_decay >= 0"),
         (lambda: t.loss in ("stablemax", "softmax"), f"train.loss must be 'stablemax' or 'softmax', got {clip(t.loss)}"),
         (lambda: t.lr > 0, "train.lr must be > 0"),
         (lambda: 0 <= t.lr_min_ratio <= 1, "train.lr_min_ratio must be in [0, 1]"),

@@ -101,7 +101,7 @@ class Trainer:
 
         torch.manual_seed(cfg.run.seed)
         self.model = HRM(model_cfg).to(self.device)
-        self.optimizer = build_optimizer(self.model.parameters(), t)
+        self.optimizer = build_optimizer(self.model.named_parameters(), t)
         self.ema = EMA(self.model, t.ema_rate) if t.ema else None
         self.eval_model = copy.deepcopy(self.model) if t.ema else self.model
         self.stream = SampleStream(sampler, seed=cfg.run.seed)
@@ -166,7 +166,7 @@ class Trainer:
         leaf = self.model.puzzle_emb[ids.long()].clone().requires_grad_(True)
         factor = lr_factor(self.step, t.lr_warmup_steps, t.steps, t.lr_min_ratio, t.lr_cycle_start)
         for group in self.optimizer.param_groups:
-            group["lr"] = t.lr * factor
+            group["lr"] = t.lr * factor * group.get("lr_scale", 1.0)
         with self._autocast():
             self.carry, out = self.ddp(self.carry, {"tokens": tokens, "puzzle_ids": ids}, puzzle_vectors=leaf,
                                        min_steps=min_steps, segment_fn=self.segment_fn)
@@ -294,7 +294,12 @@ class Trainer:
             ema_state = load_file(path / "model.safetensors")
             for k in self.ema.shadow:
                 self.ema.shadow[k] = ema_state[k].to(self.device, self.ema.shadow[k].dtype)
-        self.optimizer.load_state_dict(extra["optimizer"])
+        try:
+            self.optimizer.load_state_dict(extra["optimizer"])
+        except (ValueError, KeyError) as exc:
+            raise CheckpointError(f"{path / 'optimizer.pt'}: does not fit train.optimizer "
+                                  f"{self.cfg.train.optimizer!r} ({str(exc).splitlines()[0][:200]}); resume with the "
+                                  "optimizer it was written with, or start a new run with run.init_from") from None
         self.stream.load_state_dict(extra["stream"])
         self.explore_gen.set_state(extra["explore_gen"])
         self.step = int(extra["step"])
