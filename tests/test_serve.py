@@ -1,7 +1,9 @@
-"""hrm serve: continuous batching across callers (no Ray), and a real local Ray Serve instance over HTTP.
+"""hrm serve: continuous batching across callers with eviction (no Ray), the solvers' JSON API for a new puzzle
+type, cluster batch solving on Ray Data (a local Ray instance, 2 actors, a run killed and resumed), and a real
+local Ray Serve instance over HTTP (bad input, a client that disconnects, a solver replica killed mid-request).
 
-The Ray tests start Ray with one CPU and one replica, on a free loopback port, and are bounded in time; they
-skip only when ray is not installed (the [serve] extra)."""
+The Ray tests start Ray with one or two CPUs, on a free loopback port, and are bounded in time; they skip only
+when ray is not installed (the [serve] extra)."""
 
 from __future__ import annotations
 
@@ -162,6 +164,194 @@ def test_cluster_batch_refuses_bad_input(tmp_path):
         assert out.returncode == 2, (args, out.stderr)
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error: ") and needle in lines[0], out.stderr
+
+
+class _Gated:
+    """A toy backend whose every segment waits for the test (``go``) and records the puzzles it computed; it
+    never halts by q, so a puzzle runs ``halt_max_steps`` segments unless it is evicted."""
+
+    @staticmethod
+    def make(max_steps: int = 6):
+        from types import SimpleNamespace
+
+        from hrm_sdk.runtime.backends.base import Backend
+
+        class Gated(Backend):
+            name = "gated"
+            supports_move = True
+
+            def __init__(self):
+                super().__init__(SimpleNamespace(task="toy", seq_len=4, vocab_size=4, halt_max_steps=max_steps))
+                self.go, self.ran = threading.Semaphore(0), threading.Semaphore(0)
+                self.computed: list[list[int]] = []  # per segment: the first token of each row computed
+
+            def _allocate_states(self, capacity):
+                pass
+
+            def _move_states(self, src, dst):
+                pass
+
+            def _run(self, n):
+                assert self.go.acquire(timeout=60), "the test never released this segment"
+                self.computed.append(self.tokens[:n, 0].tolist())
+                self.ran.release()
+                return np.full(n, -1.0, np.float32), np.zeros(n, np.float32)
+
+            def fetch_logits(self, slots):
+                out = np.zeros((len(slots), 4, 4), np.float32)
+                for k, s in enumerate(slots):
+                    out[k, np.arange(4), self.tokens[s] % 4] = 5.0
+                return out
+
+        return Gated()
+
+
+def test_evicted_caller_leaves_the_running_batch():
+    """A caller that goes away mid-run (its puzzles already computing) leaves the batch at the next segment
+    boundary: no further segment is spent on its puzzles, while another caller's puzzles run to the end."""
+    import time
+
+    from hrm_sdk.runtime.batcher import Batcher, Cancelled
+
+    backend = _Gated.make(max_steps=6)
+    batcher = Batcher(backend, batch_size=4)
+    gone = threading.Event()
+    outcome: dict = {}
+
+    def caller(name, token, cancelled=None):
+        items = [(np.full(4, token, np.uint8), 0) for _ in range(2)]
+        try:
+            outcome[name] = sorted(batcher.run_act(None, items, cancelled=cancelled), key=lambda r: r.index)
+        except Cancelled as exc:
+            outcome[name] = exc
+
+    def segment():
+        backend.go.release()
+        assert backend.ran.acquire(timeout=60)
+
+    def wait_for(cond):
+        deadline = time.monotonic() + 30
+        while not cond():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+    a = threading.Thread(target=caller, args=("a", 1, gone))
+    b = threading.Thread(target=caller, args=("b", 2))
+    try:
+        a.start()
+        wait_for(lambda: batcher.pending() == 2)
+        b.start()
+        wait_for(lambda: batcher.pending() == 4)
+        segment()
+        segment()  # by now both callers' puzzles share the batch
+        assert sorted(backend.computed[-1]) == [1, 1, 2, 2]
+        gone.set()  # caller a goes away with its two puzzles two segments in
+        a.join(30)
+        assert isinstance(outcome["a"], Cancelled)
+        while b.is_alive() and len(backend.computed) < 20:
+            segment()
+            b.join(0.05)
+        b.join(30)
+    finally:
+        gone.set()
+        for _ in range(20):
+            backend.go.release()
+        batcher.close(30)
+    after = backend.computed[3:]  # the third segment may have started before the eviction
+    assert after and all(rows == [2, 2] for rows in after), backend.computed
+    assert [r.steps for r in outcome["b"]] == [6, 6] and [r.index for r in outcome["b"]] == [0, 1]
+    assert batcher.stats.evicted == 2 and batcher.stats.puzzles == 2 and batcher.pending() == 0
+    assert sum(rows.count(1) for rows in backend.computed) <= 6  # caller a: at most 3 segments of 2 puzzles
+
+
+def test_a_new_puzzle_type_is_served_with_no_change_in_serving(monkeypatch):
+    """A toy task (reverse 6 digits) with one solver class implementing the JSON API is served by
+    ServedSolver through the shared batch: serving names no task."""
+    from dataclasses import dataclass
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from hrm_sdk import tasks
+    from hrm_sdk.errors import InvalidPuzzleError
+    from hrm_sdk.runtime.backends.base import Backend
+    from hrm_sdk.serving.engine import RequestError, ServedSolver, task_names
+    from hrm_sdk.solvers import base
+
+    class Reverser(Backend):
+        name = "reverser"
+
+        def __init__(self):
+            super().__init__(SimpleNamespace(task="toy", seq_len=6, vocab_size=10, halt_max_steps=2))
+
+        def _allocate_states(self, capacity):
+            pass
+
+        def _run(self, n):
+            return np.ones(n, np.float32), np.zeros(n, np.float32)
+
+        def fetch_logits(self, slots):
+            out = np.zeros((len(slots), 6, 10), np.float32)
+            for k, s in enumerate(slots):
+                out[k, np.arange(6), self.tokens[s][::-1]] = 5.0
+            return out
+
+    @dataclass
+    class ToyResult:
+        puzzle: str
+        answer: str
+        steps: int
+
+        @property
+        def solved(self):
+            return self.answer == self.puzzle[::-1]
+
+        def to_dict(self):
+            return {"puzzle": self.puzzle, "answer": self.answer, "solved": self.solved, "steps": self.steps}
+
+    class ToyTask(tasks.Task):
+        name, vocab_size, seq_len = "toy", 10, 6
+
+    class ToySolver(base.Solver):
+        task = "toy"
+        result_key = "rows"
+        request_options = {}
+
+        @classmethod
+        def parse_text(cls, text, source="<input>"):
+            return [cls.check_item(line.strip(), source) for line in text.splitlines() if line.strip()]
+
+        @classmethod
+        def check_item(cls, item, where):
+            if not (isinstance(item, str) and len(item) == 6 and item.isdigit()):
+                raise InvalidPuzzleError(f"{where}: expected 6 digits")
+            return item
+
+        def solve_many(self, items):
+            found = self.run([(np.frombuffer(p.encode(), np.uint8) - 48, 0) for p in items])
+            return [ToyResult(p, "".join(map(str, r.prediction)), r.steps) for p, r in zip(items, found)]
+
+    tasks.register(ToyTask())
+    monkeypatch.setattr(base.registry, "resolve", lambda model, task=None: Path("toy-model"))
+    monkeypatch.setattr(base.runtime, "open", lambda path, backend="auto", device=None, **kw: Reverser())
+    served = None
+    try:
+        assert "toy" in task_names()
+        served = ServedSolver("toy")
+        doc, counts = served.solve_request({"puzzles": ["123456", "000111"]})
+        assert doc == {"rows": [{"puzzle": "123456", "answer": "654321", "solved": True, "steps": 1},
+                                {"puzzle": "000111", "answer": "111000", "solved": True, "steps": 1}],
+                       "solved": 2, "total": 2}
+        assert served.solve_request({"text": "987654\n"})[0]["rows"][0]["answer"] == "456789"
+        assert served.stats().puzzles == 3 and counts.segments == 2
+        with pytest.raises(RequestError, match="unknown field"):
+            served.solve_request({"puzzle": "123456", "views": 2})
+        with pytest.raises(InvalidPuzzleError, match="puzzle 2: expected 6 digits"):
+            served.solve_request({"puzzles": ["123456", "12"]})
+    finally:
+        if served is not None:
+            served.close()
+        tasks.unregister("toy")
+        base._SOLVERS.pop("toy", None)
 
 
 # -- a real Ray Serve instance --------------------------------------------------------------------------------
