@@ -14,16 +14,22 @@ Puzzles: the bundled Sudoku examples (mixed difficulty, 1 to 5 segments), ``--pu
 ``--generate N`` unique-solution puzzles from the exact generator (``--difficulty``, ``--seed``: reproducible);
 ``--one K`` sends puzzle K of the set in every request. Each client sends ``--per-request`` puzzles per
 request in a loop over one keep-alive connection, with ``search_nodes: 0`` (the network's answer and its check,
-as ``solve_many`` with ``Budget(0, 0)``). Every answer is checked against the puzzles sent: the echoed puzzle
-must be the one sent (else "mixed"), and an answer reported solved must keep the givens and fill every unit
-(else "wrong"). A request with no HTTP answer (connection lost, timed out, still out at the end) is "lost".
+as ``solve_many`` with ``Budget(0, 0)``); together the clients go through the set in order. Every answer is
+checked against the puzzles sent: the echoed puzzle must be the one sent (else "mixed"), and an answer
+reported solved must keep the givens and fill every unit (else "wrong"). A request with no HTTP answer
+(connection lost, timed out, still out at the end) is "lost".
 
-Then, unless ``--no-in-process``, the in-process ``SudokuSolver.solve_many`` (same backend and batch size)
-solves the very puzzles the server answered (at most ``--in-process-max``), for the throughput of the same
-machine without a server; with ``--one``, it also solves that puzzle alone ``--repeats`` times for its
-in-process latency. The report (stdout, and ``--out``): requests, answered, lost, errors, mixed, wrong, solved,
-throughput, latency p50/p95/p99, the in-process figures and the ratios, the load average before and after each
-part, the server's batch counters; progress on stderr.
+The in-process comparison (``SudokuSolver`` in this process, same backend and batch size; off with
+``--no-in-process``) is made so that both sides see the same load from whatever else runs on the machine:
+for throughput, ``solve_many`` over the same sequence of puzzles (at most ``--in-process-max``) right before
+and right after the server run, the ratio taken against their mean; for latency (``--one`` with one client),
+the single client solves the same puzzle in process after each request, so the two are sampled alternately.
+Wall-clock figures on a machine shared with other jobs move with their load; so the report also gives CPU
+seconds per puzzle: in process (``time.process_time``) and for the server (every process of the local Ray
+instance, read from /proc: HTTP proxy, ingress, solver replica, Ray's own daemons), and their ratio.
+The report (stdout, and ``--out``): requests, answered, lost, errors, mixed, wrong, solved, throughput, latency
+p50/p95/p99, CPU seconds, the in-process figures and ratios, the load average before and after each part, the
+server's batch counters; progress on stderr.
 """
 
 from __future__ import annotations
@@ -83,7 +89,6 @@ class Stats:
         self.sent = self.answered = self.puzzles = self.solved = self.errors = self.lost = 0
         self.mixed = self.wrong = 0
         self.first_errors: list[str] = []
-        self.answered_puzzles: list[str] = []
 
     def start(self) -> None:
         with self.lock:
@@ -101,7 +106,6 @@ class Stats:
             self.answered += 1
             self.latency.append(dt)
             self.puzzles += len(sent)
-            self.answered_puzzles.extend(sent)
             self.solved += solved
             self.mixed += mixed
             self.wrong += wrong
@@ -121,10 +125,12 @@ class Budget:
 
 
 class Client(threading.Thread):
-    def __init__(self, k: int, url, puzzles: list[str], args, deadline: float, budget: Budget, stats: Stats):
+    def __init__(self, k: int, url, puzzles: list[str], args, deadline: float, budget: Budget, stats: Stats,
+                 paired=None):
         super().__init__(name=f"client-{k}", daemon=True)
         self.k, self.url, self.puzzles, self.args = k, url, puzzles, args
         self.deadline, self.budget, self.stats = deadline, budget, stats
+        self.paired = paired  # called with the puzzles after each request (the in-process solve, timed)
 
     def _connect(self):
         return http.client.HTTPConnection(self.url.hostname, self.url.port or 80, timeout=self.args.timeout)
@@ -157,6 +163,8 @@ class Client(threading.Thread):
                 self.stats.add(time.perf_counter() - t0, sent, error=f"{type(exc).__name__}: {exc}", lost=True)
                 conn.close()
                 conn = self._connect()
+            if self.paired is not None:
+                self.paired(sent)
         conn.close()
 
 
@@ -169,28 +177,59 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def in_process(puzzles: list[str], one: str | None, repeats: int, backend: str, batch_size: int) -> dict:
-    """solve_many over ``puzzles`` (the server's answered ones), and ``one`` puzzle alone ``repeats`` times."""
-    from hrm_sdk.solvers.sudoku import Budget as SolveBudget, SudokuSolver
+def _children_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) of every process below this one (the local Ray instance and its workers:
+    proxy, ingress, solver replica), read from /proc; {} where there is no /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent, cpu = {}, {}
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else []:
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    me, below = os.getpid(), {}
+    for pid in cpu:
+        p = parent.get(pid)
+        while p and p != me:
+            p = parent.get(p)
+        if p == me:
+            below[pid] = cpu[pid]
+    return below
 
-    solver = SudokuSolver(backend=backend, batch_size=batch_size, budget=SolveBudget(0, 0))
-    solver.solve_many(puzzles[:2])  # warm-up
-    out: dict = {"load_before": _load()}
-    t0 = time.perf_counter()
-    results = solver.solve_many(puzzles)
-    dt = time.perf_counter() - t0
-    out.update(puzzles=len(puzzles), seconds=round(dt, 3), puzzles_per_s=round(len(puzzles) / dt, 4),
-               solved=sum(r.solved for r in results), segments=sum(r.steps for r in results))
-    if one is not None:
-        alone = []
-        for _ in range(repeats):
-            t1 = time.perf_counter()
-            solver.solve(one)
-            alone.append(time.perf_counter() - t1)
-        out["one_puzzle"] = {"repeats": repeats, "latency_s": _percentiles(alone),
-                             "mean_s": round(float(np.mean(alone)), 4)}
-    out["load_after"] = _load()
-    return out
+
+def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two snapshots by the processes alive at the second (new ones in full)."""
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
+
+
+class InProcess:
+    """The in-process solver (same backend and batch size, ``Budget(0, 0)`` as the requests' search_nodes 0)."""
+
+    def __init__(self, backend: str, batch_size: int, warm: list[str]):
+        from hrm_sdk.solvers.sudoku import Budget as SolveBudget, SudokuSolver
+
+        self.solver = SudokuSolver(backend=backend, batch_size=batch_size, budget=SolveBudget(0, 0))
+        self.solver.solve_many(warm)  # warm-up (and numba's compile of the solution counter)
+        self.alone: list[float] = []
+
+    def throughput(self, puzzles: list[str]) -> dict:
+        load_before = _load()
+        t0, c0 = time.perf_counter(), time.process_time()
+        results = self.solver.solve_many(puzzles)
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        return {"puzzles": len(puzzles), "seconds": round(dt, 3), "puzzles_per_s": round(len(puzzles) / dt, 4),
+                "cpu_seconds": round(cpu, 2), "cpu_seconds_per_puzzle": round(cpu / len(puzzles), 4),
+                "solved": sum(r.solved for r in results), "segments": sum(r.steps for r in results),
+                "load_before": load_before, "load_after": _load()}
+
+    def solve_alone(self, sent: list[str]) -> None:
+        t0 = time.perf_counter()
+        self.solver.solve_many(sent)
+        self.alone.append(time.perf_counter() - t0)
 
 
 def main(argv=None) -> int:
@@ -206,7 +245,6 @@ def main(argv=None) -> int:
     ap.add_argument("--difficulty", default="easy", help="of the generated puzzles")
     ap.add_argument("--seed", type=int, default=25, help="of the generated puzzles")
     ap.add_argument("--one", type=int, help="send puzzle K (0-based) of the set in every request")
-    ap.add_argument("--repeats", type=int, default=40, help="in-process solves of the --one puzzle alone")
     ap.add_argument("--backend", default="onnxruntime")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--num-cpus", type=float, default=1)
@@ -220,6 +258,21 @@ def main(argv=None) -> int:
     puzzles = puzzle_set(args.puzzles, args.generate, args.difficulty, args.seed)
     if args.one is not None and not 0 <= args.one < len(puzzles):
         ap.error(f"--one {args.one}: the set has {len(puzzles)} puzzles")
+    local = None
+    paired = args.one is not None and args.clients == 1  # latency: each request followed by the same solve here
+    sequence = [puzzles[args.one]] * args.max_requests if args.one is not None else \
+        [puzzles[i % len(puzzles)] for i in range(min(args.max_requests * args.per_request, args.in_process_max))]
+    report: dict = {"clients": args.clients, "per_request": args.per_request,
+                    "puzzle_set": {"size": len(puzzles), "source": (f"generated: {args.generate} {args.difficulty}, "
+                                                                    f"seed {args.seed}" if args.generate else
+                                                                    args.puzzles or "bundled examples"),
+                                   "one": args.one},
+                    "backend": args.backend, "batch_size": args.batch_size, "cpu_count": os.cpu_count()}
+    if not args.no_in_process:
+        local = InProcess(args.backend, args.batch_size, puzzles[:2])
+        if not paired:
+            log.info("in-process solve_many over %d puzzles (before the server) ...", len(sequence))
+            report["in_process_before"] = local.throughput(sequence)
     started = False
     if args.url:
         url = urlparse(args.url)
@@ -236,29 +289,25 @@ def main(argv=None) -> int:
                             port=args.port, num_cpus=args.num_cpus)
         url = urlparse(base)
         started = True
-    report: dict = {"url": base, "clients": args.clients, "per_request": args.per_request,
-                    "puzzle_set": {"size": len(puzzles), "source": (f"generated: {args.generate} {args.difficulty}, "
-                                                                    f"seed {args.seed}" if args.generate else
-                                                                    args.puzzles or "bundled examples"),
-                                   "one": args.one},
-                    "backend": args.backend, "batch_size": args.batch_size, "cpu_count": os.cpu_count()}
+    report["url"] = base
     stats = Stats()
     try:
-        if started:  # one request first, so that the clients do not time the server's first segment
-            from hrm_sdk.serving.client import HRMClient
+        from hrm_sdk.serving.client import HRMClient
 
-            HRMClient(base).solve_json("sudoku", puzzle=puzzles[0], search_nodes=0)
+        HRMClient(base).solve_json("sudoku", puzzle=puzzles[0], search_nodes=0)  # the server's first segment
         budget = Budget(args.max_requests)
         log.info("%d clients against %s (at most %d requests, %.0f s) ...", args.clients, base,
                  args.max_requests, args.seconds)
-        load_before = _load()
+        load_before, cpu_before, client_cpu = _load(), _children_cpu(), time.process_time()
         t0 = time.monotonic()
-        clients = [Client(k, url, puzzles, args, t0 + args.seconds, budget, stats) for k in range(args.clients)]
+        clients = [Client(k, url, puzzles, args, t0 + args.seconds, budget, stats,
+                          local.solve_alone if paired and local else None) for k in range(args.clients)]
         for c in clients:
             c.start()
         for c in clients:
             c.join(max(1.0, t0 + args.seconds + args.timeout + 60 - time.monotonic()))
         wall = time.monotonic() - t0
+        server_cpu, client_cpu = _cpu_delta(cpu_before, _children_cpu()), time.process_time() - client_cpu
         with stats.lock:
             out_now = stats.sent - stats.answered - stats.errors  # no answer yet: still out at the end
             report["server"] = {
@@ -266,25 +315,29 @@ def main(argv=None) -> int:
                 "lost": stats.lost + out_now, "errors": stats.errors + out_now, "mixed": stats.mixed,
                 "wrong": stats.wrong, "puzzles": stats.puzzles, "solved": stats.solved,
                 "first_errors": stats.first_errors, "puzzles_per_s": round(stats.puzzles / wall, 4),
-                "latency_s": _percentiles(stats.latency), "load_before": load_before, "load_after": _load()}
-        if started:
-            report["server"]["batch"] = HRMClient(base).stats()["batch"]
+                "latency_s": _percentiles(stats.latency), "load_before": load_before, "load_after": _load(),
+                "cpu_seconds": round(server_cpu, 2), "client_cpu_seconds": round(client_cpu, 2)}
+            if started and stats.puzzles:  # every process of the local Ray instance, HTTP proxy included
+                report["server"]["cpu_seconds_per_puzzle"] = round(server_cpu / stats.puzzles, 4)
+        report["server"]["batch"] = HRMClient(base).stats()["batch"]
     finally:
         if started:
             from hrm_sdk.serving import server
 
             server.stop()
-    if not args.no_in_process and stats.answered_puzzles:
-        answered = stats.answered_puzzles[: args.in_process_max]
-        log.info("in-process solve_many over the %d puzzles the server answered ...", len(answered))
-        ref = in_process(answered, puzzles[args.one] if args.one is not None else None, args.repeats,
-                         args.backend, args.batch_size)
-        report["in_process"] = ref
-        report["server_vs_in_process_throughput"] = round(report["server"]["puzzles_per_s"] / ref["puzzles_per_s"], 3)
-        if "one_puzzle" in ref:
-            mine, alone = report["server"]["latency_s"], ref["one_puzzle"]["latency_s"]
-            report["server_p99_vs_in_process_p50_latency"] = round(mine["p99"] / alone["p50"], 3)
-            report["server_p99_vs_in_process_p99_latency"] = round(mine["p99"] / alone["p99"], 3)
+    if local is not None and paired:
+        alone = report["in_process_alone"] = {"solves": len(local.alone), "latency_s": _percentiles(local.alone)}
+        mine = report["server"]["latency_s"]
+        report["server_p99_vs_in_process_p50_latency"] = round(mine["p99"] / alone["latency_s"]["p50"], 3)
+        report["server_p99_vs_in_process_p99_latency"] = round(mine["p99"] / alone["latency_s"]["p99"], 3)
+    elif local is not None:
+        log.info("in-process solve_many over %d puzzles (after the server) ...", len(sequence))
+        after = report["in_process_after"] = local.throughput(sequence)
+        mean = (report["in_process_before"]["puzzles_per_s"] + after["puzzles_per_s"]) / 2
+        report["server_vs_in_process_throughput"] = round(report["server"]["puzzles_per_s"] / mean, 3)
+        if "cpu_seconds_per_puzzle" in report["server"]:  # CPU cost, less sensitive to other jobs' load
+            cost = (report["in_process_before"]["cpu_seconds_per_puzzle"] + after["cpu_seconds_per_puzzle"]) / 2
+            report["in_process_vs_server_cpu_per_puzzle"] = round(cost / report["server"]["cpu_seconds_per_puzzle"], 3)
     text = json.dumps(report, indent=1)
     print(text)
     if args.out:
