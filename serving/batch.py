@@ -113,7 +113,8 @@ def solve_file(inp: str, out: str, task: str = "sudoku", actors: int = 1, chunk:
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
+        ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False,
                  **({} if address else {"num_cpus": max(1, int(np.ceil(actors * num_cpus)))}))
     try:
         import ray.data
