@@ -52,13 +52,14 @@ def serve(
     output.setup_logging()
     from hrm_sdk.errors import HRMError
 
-    from hrm_sdk.serving.engine import TASKS, ServeOptions
+    from hrm_sdk.serving.engine import ServeOptions, task_names
     from hrm_sdk.serving import server
 
-    tasks = TASKS if task == "all" else tuple(t.strip() for t in task.split(","))
-    unknown = [t for t in tasks if t not in TASKS]
+    known = task_names()
+    tasks = known if task == "all" else tuple(t.strip() for t in task.split(","))
+    unknown = [t for t in tasks if t not in known]
     if unknown:
-        raise HRMError(f"unknown task {unknown[0]!r}; expected {', '.join(TASKS)} or all")
+        raise HRMError(f"unknown task {unknown[0]!r}; expected {', '.join(known)} or all")
     if model and len(tasks) > 1:
         raise HRMError("--model names one model: serve one --task with it")
     if replicas < 1 or max_puzzles < 1 or batch_size < 1:

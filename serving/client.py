@@ -9,7 +9,8 @@
     results = solver.solve_many(open("puzzles.txt").read())
 
 Errors the server reports (400, 404, 413) raise ``ServerError`` with its one-line message and status; a 5xx
-answer or a lost connection is ``retryable``.
+answer or a lost connection is ``retryable`` (a 503 for a request whose replica was lost carries the server's
+``retry_after`` in seconds).
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from hrm_sdk.errors import HRMError
 
 
 class ServerError(HRMError):
-    def __init__(self, message: str, status: int | None = None):
+    """``status``: the HTTP status (None: no answer); ``retry_after``: the server's Retry-After, in seconds."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
     @property
     def retryable(self) -> bool:
@@ -51,7 +55,11 @@ class HRMClient:
                 message = json.loads(raw)["error"]
             except (ValueError, KeyError, TypeError):
                 message = raw.decode("utf-8", "replace").strip().splitlines()[0] if raw.strip() else exc.reason
-            raise ServerError(f"{self.url}: {message} (HTTP {exc.code})", exc.code) from None
+            try:
+                retry_after = float(exc.headers.get("Retry-After")) if exc.headers.get("Retry-After") else None
+            except ValueError:
+                retry_after = None
+            raise ServerError(f"{self.url}: {message} (HTTP {exc.code})", exc.code, retry_after) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ServerError(f"cannot reach {self.url}: {reason}") from None

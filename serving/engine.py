@@ -1,15 +1,18 @@
 """What a server replica runs, without Ray: the solvers with their ACT loops shared across requests.
 
-``ServedSolver(task)`` opens one solver of a task (``solvers``) and routes its ACT loop through a
-``hrm_sdk.runtime.batcher.Batcher``, so that every request's puzzles (and views) join one running batch. The
-solver's own checks, votes and repair routes run in the caller's thread as in ``solve_many``; only the network
-segments are shared, so each puzzle's answer is the in-process solver's.
+``ServedSolver(task)`` opens one solver of a task (``hrm_sdk.solvers.base.solver_class``) and routes its ACT loop
+through a ``hrm_sdk.runtime.batcher.Batcher``, so that every request's puzzles (and views) join one running
+batch. The solver's own checks, votes and repair routes run in the caller's thread as in ``solve_many``; only
+the network segments are shared, so each puzzle's answer is the in-process solver's.
 
-A request is a JSON object (``solve_request``): ``puzzle`` (one), ``puzzles`` (a list) or ``text`` (the text
-of a puzzle file, with an optional ``source`` name), plus the task's per-request options (``OPTIONS``). The
-answer is the document ``hrm solve TASK --format json`` prints: ``{"puzzles"|"mazes": [...], "solved", "total"}``
-(ARC: the ``--format jsonl`` object of its one task). Anything wrong with a request raises ``RequestError``
-with an HTTP status and a one-line message.
+Nothing here names a task: a request is read and answered through the solver's JSON API (``Solver.result_key``,
+``request_item``, ``request_options``, ``parse_text``, ``check_item``, ``solve_items``, ``shared_loop``), so a
+new puzzle type needs no change in serving. A request is a JSON object: the solver's ``request_item`` (one,
+e.g. ``puzzle``), its plural (a list, e.g. ``puzzles``) or ``text`` (the text of a puzzle file, with an optional
+``source`` name), plus the solver's per-request options. The answer is the document ``hrm solve TASK --format
+json`` prints: ``{result_key: [...], "solved", "total"}`` (a solver without ``result_key``, ARC: the
+``--format jsonl`` object of its one item). Anything wrong with a request raises ``RequestError`` with an HTTP
+status and a one-line message.
 
 Puzzles under one ACT policy share a lane (one backend, one batch); a request with another ``max_steps`` (or
 Sudoku's ``extra_steps`` repair rerun) uses a lane of its own, opened on first use, at most ``MAX_LANES``.
@@ -21,9 +24,9 @@ import copy
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
-from hrm_sdk import runtime
+from hrm_sdk import runtime, tasks
 from hrm_sdk.errors import HRMError
 from hrm_sdk.runtime import ACTPolicy, run_views
 from hrm_sdk.runtime.batcher import Batcher, BatcherStats
@@ -32,14 +35,19 @@ from hrm_sdk.solvers.base import solver_class, task_views
 
 log = logging.getLogger(__name__)
 
-TASKS = ("sudoku", "maze", "arc")
-RESULT_KEY = {"sudoku": "puzzles", "maze": "mazes"}  # the list's key in `hrm solve TASK --format json`
-OPTIONS = {  # per-request options: name -> type
-    "sudoku": {"views": int, "max_steps": int, "extra_steps": int, "search_nodes": int},
-    "maze": {"views": int, "max_steps": int},
-    "arc": {},
-}
 MAX_LANES = 4
+
+
+def task_names() -> tuple[str, ...]:
+    """Every puzzle type with a solver class (``hrm_sdk.tasks.names()`` that ``solver_class`` finds)."""
+    found = []
+    for name in tasks.names():
+        try:
+            solver_class(name)
+        except HRMError:
+            continue
+        found.append(name)
+    return tuple(found)
 
 
 class RequestError(HRMError):
@@ -116,10 +124,16 @@ class _SharedLoop:
         with self._lanes_lock:
             lanes = list(self._lanes.values())
         for lane in lanes:
-            for name in ("puzzles", "segments", "steps", "rows", "failures"):
-                setattr(total, name, getattr(total, name) + getattr(lane.stats, name))
-            total.max_rows = max(total.max_rows, lane.stats.max_rows)
+            for f in fields(BatcherStats):
+                merge = max if f.name == "max_rows" else int.__add__
+                setattr(total, f.name, merge(getattr(total, f.name), getattr(lane.stats, f.name)))
         return total
+
+    def lane_pending(self) -> int:
+        """Puzzles queued or running in all lanes."""
+        with self._lanes_lock:
+            lanes = list(self._lanes.values())
+        return sum(lane.pending() for lane in lanes)
 
     def close(self) -> None:
         with self._lanes_lock:
@@ -149,22 +163,29 @@ class ServedSolver:
     """One task's solver behind the JSON API; thread-safe, one shared batch per ACT policy."""
 
     def __init__(self, task: str, options: ServeOptions | None = None):
-        if task not in TASKS:
-            raise RequestError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}", 404)
-        self.task = task
+        try:
+            cls = solver_class(task)
+        except HRMError:
+            raise RequestError(f"unknown task {task!r}; expected one of {', '.join(task_names())}", 404) from None
+        self.task, self.cls = task, cls
         self.options = options or ServeOptions(tasks=(task,))
         o = self.options
-        if task == "arc":  # fitted per task on the GPU or CPU: no shared ACT batch, one task at a time
-            self.solver = solver_class("arc")(o.model, device=o.device)
-            self._arc_lock = threading.Lock()
-        else:
+        if cls.shared_loop:
             self.solver = shared_solver(task, o.model, o.backend, o.device, o.batch_size)
+            self._lock = None
+        else:  # one request at a time, on the solver's own default backend (no shared ACT batch)
+            self.solver = cls(o.model, device=o.device)
+            self._lock = threading.Lock()
 
     def describe(self) -> str:
         return f"{self.task}: {self.solver.model_path} on {self.solver.backend.describe()}"
 
     def stats(self) -> BatcherStats:
         return self.solver.lane_stats() if hasattr(self.solver, "lane_stats") else BatcherStats()
+
+    def pending(self) -> int:
+        """Puzzles queued or running in this solver's shared batches (0 for a solver without one)."""
+        return self.solver.lane_pending() if hasattr(self.solver, "lane_pending") else 0
 
     def close(self) -> None:
         if hasattr(self.solver, "close"):
@@ -173,8 +194,8 @@ class ServedSolver:
     # -- requests --------------------------------------------------------------------------------------------
     def solve_request(self, body, cancelled: threading.Event | None = None) -> tuple[dict, SolveCounts]:
         """A parsed JSON request -> (the response document, counts). Raises RequestError or HRMError; when
-        ``cancelled`` is set (the client went away), the request's puzzles not yet running leave the queue and
-        ``hrm_sdk.runtime.batcher.Cancelled`` is raised."""
+        ``cancelled`` is set (the client went away), the request's puzzles leave the batch (queued or running)
+        and ``hrm_sdk.runtime.batcher.Cancelled`` is raised."""
         _request.cancelled = cancelled
         try:
             return self._solve_request(body)
@@ -184,107 +205,85 @@ class ServedSolver:
     def _solve_request(self, body) -> tuple[dict, SolveCounts]:
         if not isinstance(body, dict):
             raise RequestError(f"expected a JSON object, got {type(body).__name__}")
-        if self.task == "arc":
-            return self._solve_arc(body)
-        given = [k for k in ("puzzle", "puzzles", "text") if k in body]
+        cls = self.cls
+        keys = [cls.request_item, "text"] + ([cls.request_item + "s"] if cls.result_key else [])
+        given = [k for k in keys if k in body]
         if len(given) != 1:
-            raise RequestError("give exactly one of 'puzzle', 'puzzles' or 'text'")
-        allowed = OPTIONS[self.task]
-        unknown = sorted(set(body) - set(allowed) - {"puzzle", "puzzles", "text", "source"})
-        if unknown:
-            raise RequestError(f"unknown field(s) {', '.join(unknown)}; {self.task} options: "
-                               f"{', '.join(allowed) or 'none'}")
-        opts = {}
-        for name, kind in allowed.items():
-            if name in body:
-                value = body[name]
-                if not isinstance(value, kind) or isinstance(value, bool) or value < 0:
-                    raise RequestError(f"'{name}' must be a non-negative integer, got {value!r}")
-                opts[name] = value
+            raise RequestError(f"give exactly one of {', '.join(repr(k) for k in keys)}")
+        opts = checked_options(cls, {k: v for k, v in body.items() if k not in keys and k != "source"})
         source = body.get("source", "<request>")
         if not isinstance(source, str):
             raise RequestError("'source' must be a string")
-        puzzles = self._puzzles(body, given[0], source)
+        items = self._items(body, given[0], source)
         solver = self._configured(opts)
         t0 = time.perf_counter()
-        if self.task == "sudoku":
-            from hrm_sdk.solvers.sudoku import Budget
-
-            budget = Budget(opts.get("extra_steps", solver.budget.extra_steps),
-                            opts.get("search_nodes", solver.budget.search_nodes))
-            results = solver.solve_many(puzzles, budget)
+        if self._lock is None:
+            results = solver.solve_items(items, opts, source)
         else:
-            results = solver.solve_many(puzzles, source)
+            with self._lock:
+                results = solver.solve_items(items, opts, source)
         log.debug("%s: %d puzzles in %.3f s", self.task, len(results), time.perf_counter() - t0)
-        counts = SolveCounts(puzzles=len(results), segments=sum(r.steps for r in results))
+        counts = SolveCounts(puzzles=len(results), segments=sum(getattr(r, "steps", 0) for r in results))
         for r in results:
-            route = getattr(r, "route", None) or ("network" if r.solved else "unsolved")
+            route = getattr(r, "route", None) or ("network" if getattr(r, "solved", False) else "unsolved")
             counts.routes[route] = counts.routes.get(route, 0) + 1
-        records = [r.to_dict() for r in results]
-        return {RESULT_KEY[self.task]: records, "solved": sum(r.solved for r in results),
+        if cls.result_key is None:
+            if len(results) != 1:
+                raise RequestError(f"{self.task}: one {cls.request_item} per request; the text held {len(results)}")
+            return results[0].to_dict(), counts
+        return {cls.result_key: [r.to_dict() for r in results], "solved": sum(r.solved for r in results),
                 "total": len(results)}, counts
 
-    def _puzzles(self, body: dict, key: str, source: str):
-        value = body[key]
+    def _items(self, body: dict, key: str, source: str) -> list:
+        value, cls = body[key], self.cls
         if key == "text":
             if not isinstance(value, str) or not value.strip():
                 raise RequestError("'text' must be the non-empty text of a puzzle file")
-            puzzles = self._parse_text(value, source)
-        elif key == "puzzle":
-            puzzles = [value]
+            items = cls.parse_text(value, source)  # parsed and checked here, before any compute
         else:
-            if not isinstance(value, list) or not value:
-                raise RequestError("'puzzles' must be a non-empty list")
-            puzzles = value
-        if len(puzzles) > self.options.max_puzzles:
-            raise RequestError(f"{len(puzzles)} puzzles in one request; this server takes at most "
+            if key == cls.request_item:
+                value = [value]
+            elif not isinstance(value, list) or not value:
+                raise RequestError(f"'{key}' must be a non-empty list")
+            if len(value) > self.options.max_puzzles:
+                raise RequestError(f"{len(value)} puzzles in one request; this server takes at most "
+                                   f"{self.options.max_puzzles}", 413)
+            items = [cls.check_item(v, f"{cls.request_item} {k + 1}") for k, v in enumerate(value)]
+        if len(items) > self.options.max_puzzles:
+            raise RequestError(f"{len(items)} puzzles in one request; this server takes at most "
                                f"{self.options.max_puzzles}", 413)
-        if self.task == "sudoku" and key != "text":  # shapes and values checked before any compute
-            from hrm_sdk.tasks import sudoku
-
-            for k, p in enumerate(puzzles):
-                if not isinstance(p, (str, list)):
-                    raise RequestError(f"puzzle {k + 1}: expected a string or a 9x9 list, got {type(p).__name__}")
-                sudoku.as_cells(p, f"puzzle {k + 1}")
-        if self.task == "maze" and key != "text":
-            for k, p in enumerate(puzzles):
-                if not isinstance(p, str):
-                    raise RequestError(f"maze {k + 1}: expected the maze's text (30 lines of '# SG'), "
-                                       f"got {type(p).__name__}")
-        return puzzles
-
-    def _parse_text(self, text: str, source: str):
-        if self.task == "sudoku":
-            from hrm_sdk.tasks import sudoku
-
-            return sudoku.parse_text(text, source)
-        from hrm_sdk.tasks import maze
-
-        return maze.parse_text(text, source)
+        return items
 
     def _configured(self, opts: dict):
-        """The shared solver, or a shallow copy with this request's views or max_steps (same lanes)."""
-        views, max_steps = opts.get("views"), opts.get("max_steps")
-        if views in (None, 0) and not max_steps:
-            return self.solver
-        solver = copy.copy(self.solver)
-        if views not in (None, 0):
-            solver.views = task_views(self.task, views) if views != 1 else None
-        if max_steps:
-            solver.policy = ACTPolicy(max_steps=max_steps, min_steps=solver.policy.min_steps,
-                                      halting=solver.policy.halting)
-            solver.policy.resolve(solver.meta.halt_max_steps)
+        return configured(self.solver, self.task, opts)
+
+
+def checked_options(cls, given: dict) -> dict:
+    """A request's options for solver class ``cls`` (its ``request_options``), checked; RequestError names the
+    first one wrong."""
+    allowed = cls.request_options
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise RequestError(f"unknown field(s) {', '.join(unknown)}; {cls.task} options: {', '.join(allowed) or 'none'}")
+    for name, value in given.items():
+        kind = allowed[name]
+        if kind is int and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise RequestError(f"'{name}' must be a non-negative integer, got {value!r}")
+        if kind is not int and not isinstance(value, kind):
+            raise RequestError(f"'{name}' must be a {kind.__name__}, got {value!r}")
+    return dict(given)
+
+
+def configured(solver, task: str, opts: dict):
+    """``solver``, or a shallow copy with the ``views`` or ``max_steps`` of ``opts`` (it shares the lanes)."""
+    views, max_steps = opts.get("views"), opts.get("max_steps")
+    if views in (None, 0) and not max_steps:
         return solver
-
-    def _solve_arc(self, body: dict) -> tuple[dict, SolveCounts]:
-        from hrm_sdk.tasks import arc
-
-        unknown = sorted(set(body) - {"task", "task_id"})
-        if unknown or "task" not in body:
-            raise RequestError("an ARC request is {'task': {'train': [...], 'test': [...]}, 'task_id': name}")
-        import json
-
-        task = arc.parse_task(json.dumps(body["task"]), "<request>", task_id=str(body.get("task_id", "task")))
-        with self._arc_lock:
-            r = self.solver.solve(task)
-        return r.to_dict(), SolveCounts(puzzles=1, routes={"arc": 1})
+    solver = copy.copy(solver)
+    if views not in (None, 0):
+        solver.views = task_views(task, views) if views != 1 else None
+    if max_steps:
+        solver.policy = ACTPolicy(max_steps=max_steps, min_steps=solver.policy.min_steps,
+                                  halting=solver.policy.halting)
+        solver.policy.resolve(solver.meta.halt_max_steps)
+    return solver

@@ -1,5 +1,7 @@
 """Starting and stopping a local Ray Serve instance with the HRM application (``hrm serve``, the tests, the
-load test). Ray is started small: ``num_cpus`` as asked, no dashboard."""
+load test). Ray is started small and of its own (``address="local"``: not a cluster that ``ray start`` or
+RAY_ADDRESS names; a cluster takes ``serving/config.yaml`` through ``serve deploy``): ``num_cpus`` as asked,
+no dashboard."""
 
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ def start(options: ServeOptions, host: str = "127.0.0.1", port: int = 8000, repl
     from .app import build
 
     if not ray.is_initialized():
-        ray.init(num_cpus=max(1, int(round(replicas * num_cpus))), include_dashboard=False,
+        # "local": a new Ray of our own, even where `ray start` left a cluster address in /tmp/ray
+        ray.init(address="local", num_cpus=max(1, int(round(replicas * num_cpus))), include_dashboard=False,
                  logging_level=logging.WARNING, log_to_driver=False)
     serve.start(http_options={"host": host, "port": port})
     serve.run(build(options, replicas, num_cpus), name="hrm", route_prefix="/", blocking=False)

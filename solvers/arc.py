@@ -78,6 +78,29 @@ class ARCSolver(Solver):
         self.fit_loss = self._trained_loss() if fit_loss == "auto" else fit_loss
         self.compile = compile  # fit through a torch.compile'd segment (made at the first fit, then reused)
 
+    result_key = None  # one task per request, answered with its --format jsonl object
+    request_item = "task"
+    request_options = {"task_id": str}
+    shared_loop = False
+
+    @classmethod
+    def parse_text(cls, text: str, source: str = "<input>") -> list[arc.ArcTask]:
+        return [arc.parse_task(text, source)]
+
+    @classmethod
+    def check_item(cls, item, where: str) -> arc.ArcTask:
+        if not isinstance(item, dict):
+            raise HRMError(f"{where}: expected an ARC task {{'train': [...], 'test': [...]}}, "
+                           f"got {type(item).__name__}")
+        import json
+
+        return arc.parse_task(json.dumps(item), where, task_id="task")
+
+    def solve_items(self, items: list, options: dict, source: str = "<request>") -> list[ARCResult]:
+        import dataclasses
+
+        return [self.solve(dataclasses.replace(t, id=options.get("task_id", t.id))) for t in items]
+
     def _trained_loss(self) -> str:
         """The token loss in the model card's training config (softmax for cards without one)."""
         from hrm_sdk.checkpoint import read_card

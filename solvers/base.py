@@ -75,6 +75,31 @@ class Solver:
         self.on_result = None
         log.info("%s solver: %s on %s", self.task, self.model_path, self.backend.describe())
 
+    # --- the JSON API (``hrm serve``, cluster batch solving): hrm_sdk.serving calls these, never a task's name ---
+    result_key: str | None = "puzzles"  # the list's key in ``hrm solve TASK --format json``; None: a request holds
+    # one item and is answered with its result's ``to_dict()`` (ARC: one task per request)
+    request_item = "puzzle"  # a request's field for one item (and, where ``result_key`` is set, + "s" for a list)
+    request_options: dict = {"views": int, "max_steps": int}  # per-request options: name -> type
+    shared_loop = True  # concurrent requests may share the ACT loop (continuous batching); False: one request at
+    # a time, on the solver's own default backend (ARC fits embeddings per task)
+
+    @classmethod
+    def parse_text(cls, text: str, source: str = "<input>") -> list:
+        """The puzzles of a puzzle file's text, each knowing its source and line (PuzzleParseError if malformed)."""
+        raise HRMError(f"{cls.task} puzzles cannot be read from a file's text")
+
+    @classmethod
+    def check_item(cls, item, where: str):
+        """One puzzle as JSON carries it -> what ``solve_items`` takes, its shape and values checked before any
+        compute (HRMError naming ``where``)."""
+        return item
+
+    def solve_items(self, items: list, options: dict, source: str = "<request>") -> list:
+        """The results of ``items`` (parsed by ``parse_text`` or checked by ``check_item``) in order, under a
+        request's own ``options`` (those of ``request_options`` other than views and max_steps, which the
+        caller sets on a copy of the solver); ``source`` names a request's puzzles."""
+        return self.solve_many(items)
+
     @classmethod
     def evaluate(cls, data, options) -> dict:
         """``hrm eval`` for this task (``solvers.evaluate.EvalOptions``): the network alone, the task's answer

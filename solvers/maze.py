@@ -65,6 +65,21 @@ class MazeSolver(Solver):
         self.views = task_views(self.task, views) if views != 1 else None  # validated before loading a model
         super().__init__(model, backend, device, batch_size, max_steps, min_steps, halting)
 
+    result_key = "mazes"
+
+    @classmethod
+    def parse_text(cls, text: str, source: str = "<input>") -> list[mz.Maze]:
+        return mz.parse_text(text, source)
+
+    @classmethod
+    def check_item(cls, item, where: str):
+        if not isinstance(item, str):
+            raise InvalidPuzzleError(f"{where}: expected the maze's text (rows of '# SG'), got {type(item).__name__}")
+        return item
+
+    def solve_items(self, items: list, options: dict, source: str = "<request>") -> list[MazeResult]:
+        return self.solve_many(items, source)
+
     def solve(self, maze) -> MazeResult:
         return self.solve_many([maze])[0]
 

@@ -86,6 +86,23 @@ class SudokuSolver(Solver):
         super().__init__(model, backend, device, batch_size, max_steps, min_steps, halting)
         self.budget = budget or Budget()
 
+    request_options = {**Solver.request_options, "extra_steps": int, "search_nodes": int}  # + its Budget
+
+    @classmethod
+    def parse_text(cls, text: str, source: str = "<input>") -> list[sudoku.SudokuPuzzle]:
+        return sudoku.parse_text(text, source)
+
+    @classmethod
+    def check_item(cls, item, where: str):
+        if not isinstance(item, (str, list)):
+            raise InvalidPuzzleError(f"{where}: expected a string or a 9x9 list, got {type(item).__name__}")
+        sudoku.as_cells(item, where)
+        return item
+
+    def solve_items(self, items: list, options: dict, source: str = "<request>") -> list[SudokuResult]:
+        return self.solve_many(items, Budget(options.get("extra_steps", self.budget.extra_steps),
+                                             options.get("search_nodes", self.budget.search_nodes)))
+
     def evaluation_extras(self, inputs, labels, repair: bool = True) -> dict:
         """``hrm eval``'s ``with_repair`` section: the solver's routes on the test set, and the same search
         with the same budget but no network (digits in plain order)."""

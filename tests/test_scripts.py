@@ -104,3 +104,24 @@ def test_learning_curve_draws_a_png(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "scripts" / "learning_curve.py"),
                     str(tmp_path / "metrics-1-steps0-200.jsonl"), "--png", str(png)], check=True, capture_output=True)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_load_test_check_finds_mixed_up_and_wrong_answers():
+    """scripts/load_test.py's answer check: an echoed puzzle that is not the one sent is 'mixed'; an answer
+    reported solved that breaks a rule or drops a given is 'wrong'; a right answer is neither."""
+    from hrm_sdk.tasks.sudoku import exact
+
+    from scripts.load_test import check, puzzle_set
+
+    cells, solutions, _ = exact.generate_many(seed=3, n=2, difficulty="easy")
+    p = ["".join(map(str, c)).replace("0", ".") for c in cells]
+    s = ["".join(map(str, c)) for c in solutions]
+    right = {"puzzle": p[0], "solved": True, "solution": s[0]}
+    assert check([p[0]], {"puzzles": [right]}) == (0, 0)
+    assert check([p[1]], {"puzzles": [right]}) == (1, 0)  # another client's answer
+    assert check([p[0], p[1]], {"puzzles": [right]}) == (2, 0)  # an answer missing
+    assert check([p[0]], {"puzzles": [{**right, "solution": s[1]}]}) == (0, 1)  # a valid grid, not this puzzle's
+    broken = s[0][:80] + ("1" if s[0][80] != "1" else "2")
+    assert check([p[0]], {"puzzles": [{**right, "solution": broken}]}) == (0, 1)
+    assert check([p[0]], {"puzzles": [{**right, "solved": False, "solution": None}]}) == (0, 0)  # honest failure
+    assert puzzle_set(None, 2, "easy", 3) == p and len(puzzle_set(None)) == 24
