@@ -39,6 +39,7 @@ import http.client
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -47,6 +48,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from hrm_sdk.errors import HRMError
 from hrm_sdk.tasks import sudoku
 
 log = logging.getLogger("load_test")
@@ -255,6 +257,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
 
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # a run stopped from outside still reports and stops its server
+
+
     puzzles = puzzle_set(args.puzzles, args.generate, args.difficulty, args.seed)
     if args.one is not None and not 0 <= args.one < len(puzzles):
         ap.error(f"--one {args.one}: the set has {len(puzzles)} puzzles")
@@ -304,8 +312,26 @@ def main(argv=None) -> int:
                           local.solve_alone if paired and local else None) for k in range(args.clients)]
         for c in clients:
             c.start()
-        for c in clients:
-            c.join(max(1.0, t0 + args.seconds + args.timeout + 60 - time.monotonic()))
+        end = t0 + args.seconds + args.timeout + 60
+        try:
+            while time.monotonic() < end:
+                alive = [c for c in clients if c.is_alive()]
+                if not alive:
+                    break
+                alive[0].join(min(30.0, max(0.1, end - time.monotonic())))
+                if args.out:  # what a run stopped from outside would otherwise lose
+                    with stats.lock:
+                        partial = {"seconds": round(time.monotonic() - t0, 1), "requests": stats.sent,
+                                   "answered": stats.answered, "errors": stats.errors, "lost": stats.lost,
+                                   "mixed": stats.mixed, "wrong": stats.wrong, "solved": stats.solved,
+                                   "first_errors": stats.first_errors}
+                    Path(args.out + ".partial").write_text(json.dumps(partial) + "\n")
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop sending, report what was answered so far
+            log.warning("interrupted: reporting the requests answered so far")
+            report["interrupted"] = True
+            budget.left = 0
+            for c in clients:
+                c.join(min(args.timeout, 60))
         wall = time.monotonic() - t0
         server_cpu, client_cpu = _cpu_delta(cpu_before, _children_cpu()), time.process_time() - client_cpu
         with stats.lock:
@@ -319,12 +345,18 @@ def main(argv=None) -> int:
                 "cpu_seconds": round(server_cpu, 2), "client_cpu_seconds": round(client_cpu, 2)}
             if started and stats.puzzles:  # every process of the local Ray instance, HTTP proxy included
                 report["server"]["cpu_seconds_per_puzzle"] = round(server_cpu / stats.puzzles, 4)
-        report["server"]["batch"] = HRMClient(base).stats()["batch"]
+        try:
+            report["server"]["batch"] = HRMClient(base).stats()["batch"]
+        except HRMError as exc:
+            log.warning("no batch counters from the server: %s", exc)
     finally:
         if started:
             from hrm_sdk.serving import server
 
-            server.stop()
+            try:
+                server.stop()
+            except Exception as exc:  # noqa: BLE001 - a server killed from outside: report what we have
+                log.warning("stopping the server: %s", exc)
     if local is not None and paired:
         alone = report["in_process_alone"] = {"solves": len(local.alone), "latency_s": _percentiles(local.alone)}
         mine = report["server"]["latency_s"]

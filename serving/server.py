@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -28,9 +30,13 @@ def start(options: ServeOptions, host: str = "127.0.0.1", port: int = 8000, repl
     from .app import build
 
     if not ray.is_initialized():
+        main = threading.current_thread() is threading.main_thread()
+        handler = signal.getsignal(signal.SIGTERM) if main else None
         # "local": a new Ray of our own, even where `ray start` left a cluster address in /tmp/ray
         ray.init(address="local", num_cpus=max(1, int(round(replicas * num_cpus))), include_dashboard=False,
                  logging_level=logging.WARNING, log_to_driver=False)
+        if main and handler is not None:  # ray.init's own SIGTERM handler kills the process: keep the caller's
+            signal.signal(signal.SIGTERM, handler)
     serve.start(http_options={"host": host, "port": port})
     serve.run(build(options, replicas, num_cpus), name="hrm", route_prefix="/", blocking=False)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
