@@ -393,6 +393,14 @@ def _wait_for(condition, timeout: float, what: str):
         time.sleep(0.1)
 
 
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=5) as r:
+            return json.loads(r.read()).get("status") == "ok"
+    except (OSError, ValueError):
+        return False
+
+
 SLOW = "." * 81  # the empty grid: the model runs all 16 segments on it
 
 
@@ -474,6 +482,32 @@ def test_cancelled_caller_frees_its_queued_puzzles():
     assert time.perf_counter() - t0 < 5
     batcher.close(60)
     assert batcher.stats.puzzles < 6 and batcher.pending() == 0
+
+
+
+def test_hrm_serve_shuts_down_cleanly_on_sigterm():
+    """`hrm serve` (a subprocess with its own Ray) answers, then SIGTERM (docker stop, kill) shuts Serve and Ray
+    down through its own handler (exit 130), not through the one ray.init installs (which kills the process)."""
+    import os
+    import signal
+    import time
+
+    pytest.importorskip("ray")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "hrm_sdk.cli.main", "serve", "--port", str(port), "--backend",
+                             "onnxruntime"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _wait_for(lambda: proc.poll() is not None or _healthy(f"http://127.0.0.1:{port}"), 240, "no server")
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=120)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+    assert proc.returncode == 130, err[-2000:]
+    assert "shutting down" in err and "SIGTERM received" not in err
 
 
 def test_client_that_disconnects_frees_its_slots(server, reference):
