@@ -2,6 +2,7 @@
 
     solver = ARCSolver("path/to/arc-model")
     r = solver.solve("task.json")          # ARCResult: r.attempts[i] = [grid, grid] for test input i
+    rs = solver.solve_many(arc.parse_tasks(text, "challenges.json", errors="collect"))  # a batch; bad tasks: r.error
 
 Two routes, both ending in augmentation voting (every version predicts the test inputs; predictions are
 de-augmented and ranked by vote count, then mean halting confidence; the top two become the attempts):
@@ -25,7 +26,8 @@ import numpy as np
 
 from hrm_sdk.tasks import arc
 from hrm_sdk.tasks.arc.voting import vote
-from hrm_sdk.errors import HRMError
+from hrm_sdk.tasks.text import ItemError, settle
+from hrm_sdk.errors import HRMError, PuzzleParseError
 
 from .base import Solver
 
@@ -43,15 +45,25 @@ class ARCResult:
     correct: list | None = None  # per test input, when the task file has test outputs: in the attempts?
     matched: list | None = None  # the same: the number (1-based) of the attempt that matched, or None
     extra: dict = field(default_factory=dict)
+    error: str | None = None  # why the task was not answered (it could not be read: file:line and what); or None
+
+    @classmethod
+    def unreadable(cls, item: ItemError) -> "ARCResult":
+        """The result of a task of a batch that could not be read: no attempts, ``error`` says where and what."""
+        return cls(task_id=item.name or Path(item.source).stem, attempts=[], candidates=[], route="", fit_loss=None,
+                   seconds=0.0, error=item.message)
 
     def to_dict(self) -> dict:
-        return {"task": self.task_id, "attempts": self.attempts, "route": self.route,
+        return {"task": self.task_id, "attempts": self.attempts, "route": self.route or None,
                 "fit_loss": [round(x, 4) for x in self.fit_loss] if self.fit_loss else None,
                 "seconds": round(self.seconds, 3),
-                "correct": self.correct, "candidates": self.candidates}
+                "correct": self.correct, "candidates": self.candidates, "error": self.error}
 
     def submission(self, attempts: int = 2) -> dict:
-        """This task in the ARC Prize submission shape; a missing attempt (no decodable answer) is [[0]]."""
+        """This task in the ARC Prize submission shape; a missing attempt (no decodable answer) is [[0]]; a task
+        that could not be read, ``{"error": ...}`` in place of its attempts."""
+        if self.error is not None:
+            return {self.task_id: {"error": self.error}}
         return {self.task_id: [{f"attempt_{k + 1}": att[k] if k < len(att) else [[0]] for k in range(attempts)}
                                for att in self.attempts]}
 
@@ -118,6 +130,21 @@ class ARCSolver(Solver):
             return None
         vs = np.flatnonzero(table.task == tasks.index(task_id))
         return [table[int(v)] for v in vs], table.puzzle_ids(vs, arc.load_embedding_mode(path))
+
+    def solve_many(self, tasks) -> list[ARCResult]:
+        """Each task of a batch in turn (``solve``), results in input order: ArcTasks, task dicts, task files or
+        JSON texts, and ItemErrors (``arc.parse_tasks(..., errors="collect")``). A task that cannot be read gets
+        a result of its own with ``error`` set and no compute spent on it; only a batch of which not one task
+        can be read is refused with PuzzleParseError."""
+        items = []
+        for k, t in enumerate(tasks):
+            try:
+                items.append(t if isinstance(t, ItemError) else self._task(t))
+            except PuzzleParseError as exc:
+                items.append(ItemError.of(exc, None if exc.source != "<task>" else f"task {k + 1}"))
+        if not items:
+            raise HRMError("no ARC tasks given")
+        return [ARCResult.unreadable(t) if isinstance(t, ItemError) else self.solve(t) for t in settle(items, "task")]
 
     def solve(self, task) -> ARCResult:
         t0 = time.perf_counter()

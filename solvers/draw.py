@@ -1,7 +1,7 @@
 """Pictures of puzzles and answers (``hrm solve ... --png FILE``): one PNG per call, drawn with matplotlib.
 
 - Sudoku: one board per puzzle, the givens in black, the solver's digits in blue (an unsolved puzzle shows its
-  givens alone, titled so).
+  givens alone, titled so; one that could not be read, an empty panel with its error).
 - Maze: walls, start (green) and goal (red), the answer's path drawn through the cells.
 - ARC: the task's demonstration pairs, then each test input with its attempts beside it and the expected output
   when the task file holds it, in ARC's ten standard colours.
@@ -13,6 +13,7 @@ with the Agg backend, so no display is needed.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -50,11 +51,25 @@ def _grid_of_axes(plt, n: int, cols: int, size: float):
     return fig, list(axes.flat[:n])
 
 
+def _unreadable(ax, result) -> None:
+    """The panel of a puzzle that could not be read: its place and the start of its error."""
+    ax.axis("off")
+    ax.set_title(f"{Path(result.source).name}:{result.line} not read", fontsize=9)
+    reason = result.error or ""
+    if reason.startswith(f"{result.source}:"):  # 'file:line:column: what' -> 'what'
+        reason = re.sub(r"^(\d+:)*\s*", "", reason[len(result.source) + 1:])
+    ax.text(0.5, 0.5, reason[:40] + ("..." if len(reason) > 40 else ""), ha="center", va="center", fontsize=8,
+            wrap=True, transform=ax.transAxes)
+
+
 def sudoku(results, path: str | Path) -> Path:
     """Boards of ``SudokuResult``s: givens black, the answer's digits blue."""
     plt = _pyplot()
     fig, axes = _grid_of_axes(plt, len(results), min(len(results), 4), 3.2)
     for ax, r in zip(axes, results):
+        if r.puzzle is None:  # a puzzle that could not be read: an empty panel that says so
+            _unreadable(ax, r)
+            continue
         givens = np.asarray(r.puzzle)
         answer = np.asarray(r.grid) if r.solved and r.grid is not None else None
         ax.set_xlim(0, 9)
@@ -85,6 +100,9 @@ def maze(results, path: str | Path) -> Path:
     fig, axes = _grid_of_axes(plt, len(results), min(len(results), 3), 4.5)
     shade = {"#": 0.15, " ": 1.0, "S": 1.0, "G": 1.0, "o": 1.0}
     for ax, r in zip(axes, results):
+        if r.maze is None:
+            _unreadable(ax, r)
+            continue
         rows = [list(row) for row in r.grid]
         img = np.array([[shade.get(c, 1.0) for c in row] for row in rows])
         ax.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hrm_sdk.tasks import maze as mz
-from hrm_sdk.errors import InvalidPuzzleError
+from hrm_sdk.tasks.text import ItemError, settle
+from hrm_sdk.errors import InvalidPuzzleError, PuzzleParseError
 from hrm_sdk.limits import current as current_limits
 
 from .base import Solver, task_views
@@ -32,12 +33,12 @@ from .base import Solver, task_views
 
 @dataclass
 class MazeResult:
-    maze: np.ndarray  # tokens [H, W]
+    maze: np.ndarray | None  # tokens [H, W]; None when the maze could not be read (see error)
     solved: bool  # True only for a valid path of the shortest length
     valid: bool  # the marked cells form one 4-connected path from S to G through open cells
     optimal: bool  # valid and as short as breadth-first search finds
     path: list | None  # [(row, col), ...] from S to G, when valid
-    grid: list[str]  # the network's answer as rows of '# SGo' characters
+    grid: list[str] | None  # the network's answer as rows of '# SGo' characters (None: not read)
     length: int | None  # moves of the marked path
     shortest: int | None  # moves of a shortest path (BFS)
     reason: str  # why the answer failed the check, or ""
@@ -47,7 +48,14 @@ class MazeResult:
     source: str = "<input>"
     line: int | None = None
     extra: dict = field(default_factory=dict)
-    error: str | None = None  # why this maze was refused (no path from S to G, wrong size); None otherwise
+    error: str | None = None  # why this maze was refused (unreadable, no path from S to G, wrong size) or None
+
+    @classmethod
+    def unreadable(cls, item: ItemError) -> "MazeResult":
+        """The result of a maze that could not be read: ``error`` says where (file:line:column) and what."""
+        return cls(maze=None, solved=False, valid=False, optimal=False, path=None, grid=None, length=None,
+                   shortest=None, reason=item.message, steps=0, confidence=0.0, seconds=0.0, source=item.source,
+                   line=item.line, error=item.message)
 
     def to_dict(self) -> dict:
         return {"source": self.source, "line": self.line, "solved": self.solved, "error": self.error, "valid": self.valid,
@@ -85,9 +93,10 @@ class MazeSolver(Solver):
 
     def solve_many(self, mazes, source: str = "<input>") -> list[MazeResult]:
         """Solve mazes: the text of a maze file, or an iterable of Maze objects / texts / arrays. Maze objects
-        parsed from a file (they carry `source_line`) are reported as `source`:line. A maze the model cannot
-        take (another size) or that has no path from S to G gets a result of its own with ``error`` set; the
-        rest are solved."""
+        parsed from a file (they carry `source_line`) are reported as `source`:line. A maze that cannot be read
+        (``error``: file:line:column and what), that the model cannot take (another size) or that has no path
+        from S to G gets a result of its own with ``error`` set; the rest are solved. Only input of which not
+        one maze can be read is refused with PuzzleParseError."""
         t0 = time.perf_counter()
         parsed = self._parse(mazes, source)
         limit = current_limits().max_puzzles
@@ -97,7 +106,9 @@ class MazeSolver(Solver):
         side = int(round(self.meta.seq_len ** 0.5))
         errors: list[str | None] = []
         for m, _ in parsed:
-            if m.shape != (side, side):
+            if isinstance(m, ItemError):
+                errors.append(m.message)
+            elif m.shape != (side, side):
                 errors.append(f"the maze is {m.shape[0]}x{m.shape[1]}, but this model solves {side}x{side} mazes only")
             elif mz.shortest_path_length(m.grid) is None:
                 errors.append("the maze has no path from S to G")
@@ -105,7 +116,8 @@ class MazeSolver(Solver):
                 errors.append(None)
         good = [i for i, e in enumerate(errors) if e is None]
         solved = self._solve_parsed([parsed[i] for i in good], t0) if good else []
-        out = [MazeResult(maze=m.grid, solved=False, valid=False, optimal=False, path=None,
+        out = [MazeResult.unreadable(m) if isinstance(m, ItemError) else
+               MazeResult(maze=m.grid, solved=False, valid=False, optimal=False, path=None,
                           grid=mz.decode(m.tokens.reshape(-1), m.shape), length=None, shortest=None, reason=e,
                           steps=0, confidence=0.0, seconds=0.0, source=src, line=m.source_line, error=e)
                for (m, src), e in zip(parsed, errors)]
@@ -144,24 +156,35 @@ class MazeSolver(Solver):
                       "candidates": len(voted.candidates)}}
 
     @staticmethod
-    def _parse(mazes, source: str) -> list[tuple[mz.Maze, str]]:
-        """-> (maze, where it came from) pairs."""
+    def _parse(mazes, source: str) -> list[tuple]:
+        """-> (maze, where it came from) pairs; an ItemError in place of a maze that cannot be read (``settle``:
+        unless none can). ItemErrors in a list (``maze.parse_text(..., errors="collect")``) pass through."""
         if isinstance(mazes, str):
-            return [(m, source) for m in mz.parse_text(mazes, source)]
+            return [(m, source) for m in mz.parse_text(mazes, source, errors="collect")]
         out = []
         for k, m in enumerate(mazes):
+            if isinstance(m, ItemError):
+                out.append((m, m.source))
+                continue
             from_file = isinstance(m, mz.Maze) and m.source_line is not None
             name = source if from_file else f"maze {k + 1}"
-            if isinstance(m, str):
-                found = mz.parse_text(m, name)
-                if len(found) != 1:
-                    raise InvalidPuzzleError(f"{name}: expected one maze, found {len(found)}")
-                m = found[0]
-            elif not isinstance(m, mz.Maze):
-                m = mz.Maze(grid=mz.as_grid(np.asarray(m)))
+            try:
+                if isinstance(m, str):
+                    found = mz.parse_text(m, name)
+                    if len(found) != 1:
+                        raise PuzzleParseError(f"expected one maze, found {len(found)}", name)
+                    m = found[0]
+                elif not isinstance(m, mz.Maze):
+                    try:
+                        m = mz.Maze(grid=mz.as_grid(np.asarray(m)))
+                    except ValueError as exc:  # not one maze: a wrong shape, an unknown character
+                        raise PuzzleParseError(str(exc), name) from None
+            except PuzzleParseError as exc:
+                m = ItemError.of(exc)
             out.append((m, name))
         if not out:
             raise InvalidPuzzleError("no mazes given")
+        settle([m for m, _ in out], "maze")
         return out
 
 

@@ -11,10 +11,13 @@ whole file's text for ``solve_many``. An answer is ``solved`` only if it keeps e
 units with 1..9; otherwise, within the caller's ``Budget``, the solver runs more ACT segments and then a search
 over the network's least confident cells.
 
-Bad puzzles in a batch: each puzzle whose givens contradict each other, or (where numba is installed: the
-exact solver of ``hrm_sdk.tasks.sudoku.exact`` counts solutions up to 2 first) that has no solution at all,
-gets a result of its own with ``error`` set and no compute spent on it; the rest are solved. A puzzle with
-several solutions is solved as usual and marked ``ambiguous``.
+Bad puzzles in a batch: each puzzle that cannot be read (a malformed line or grid of a file's text, an item
+of a list that is no Sudoku), whose givens contradict each other, or (where numba is installed: the exact
+solver of ``hrm_sdk.tasks.sudoku.exact`` counts solutions up to 2 first) that has no solution at all, gets a
+result of its own with ``error`` set (for an unreadable one: ``file:line:column: what is wrong``, and
+``puzzle`` None) and no compute spent on it; the rest are solved. Only input of which not one puzzle can be
+read is refused with PuzzleParseError. A puzzle with several solutions is solved as usual and marked
+``ambiguous``.
 
 Views (``views`` > 1, ``hrm_sdk.runtime.views``): each puzzle also runs under K - 1 fixed symmetries
 (``sudoku.view_transforms``), and the de-augmented answers vote. The network answer (route "network") is the
@@ -33,7 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hrm_sdk.tasks import sudoku
-from hrm_sdk.errors import InvalidPuzzleError
+from hrm_sdk.tasks.text import ItemError, settle
+from hrm_sdk.errors import InvalidPuzzleError, PuzzleParseError
 from hrm_sdk.limits import current as current_limits
 from hrm_sdk.runtime import ACTPolicy
 
@@ -50,7 +54,7 @@ class Budget:
 
 @dataclass
 class SudokuResult:
-    puzzle: np.ndarray  # uint8 [9, 9], 0 = blank
+    puzzle: np.ndarray | None  # uint8 [9, 9], 0 = blank; None when the puzzle could not be read (see error)
     solved: bool  # True only when `grid` was checked against the givens and all 27 units
     grid: np.ndarray | None  # uint8 [9, 9]: the checked solution, or None
     network_grid: np.ndarray | None  # uint8 [9, 9]: the network's own answer (may be invalid); None on error
@@ -62,14 +66,21 @@ class SudokuResult:
     source: str = "<input>"
     line: int | None = None
     extra: dict = field(default_factory=dict)
-    error: str | None = None  # why this puzzle was refused (contradictory givens, no solution); None otherwise
+    error: str | None = None  # why this puzzle was refused (unreadable, contradictory givens, no solution) or None
     ambiguous: bool = False  # the puzzle has several solutions (the exact solver found a second one)
+
+    @classmethod
+    def unreadable(cls, item: ItemError) -> "SudokuResult":
+        """The result of a puzzle that could not be read: ``error`` says where and what."""
+        return cls(puzzle=None, solved=False, grid=None, network_grid=None, route=None, steps=0, confidence=0.0,
+                   seconds=0.0, source=item.source, line=item.line, error=item.message)
 
     def to_dict(self) -> dict:
         def s(g):
             return None if g is None else "".join(map(str, g.reshape(81)))
 
-        return {"source": self.source, "line": self.line, "puzzle": s(self.puzzle).replace("0", "."),
+        puzzle = s(self.puzzle)
+        return {"source": self.source, "line": self.line, "puzzle": puzzle and puzzle.replace("0", "."),
                 "solved": self.solved, "solution": s(self.grid), "route": self.route, "steps": self.steps,
                 "confidence": round(self.confidence, 4), "network_answer": s(self.network_grid),
                 "search_nodes": self.search_nodes, "seconds": round(self.seconds, 4), "ambiguous": self.ambiguous,
@@ -137,12 +148,18 @@ class SudokuSolver(Solver):
         if len(parsed) > limit:
             raise InvalidPuzzleError(f"{len(parsed):,} puzzles in one call, over the limit of {limit:,} (set "
                                      "HRM_MAX_PUZZLES to raise it, or solve the file in parts)")
-        cells = np.stack([p.cells for p in parsed])
+        readable = [not isinstance(p, ItemError) for p in parsed]
+        cells = np.stack([p.cells if ok else np.zeros(81, np.uint8) for p, ok in zip(parsed, readable)])
         errors: list[str | None] = []
-        for p in parsed:  # contradictions are refused before any compute
-            conflicts = sudoku.find_conflicts(p.cells)
-            errors.append(f"contradictory givens: {conflicts[0]}"
-                          + (f" (+{len(conflicts) - 1} more)" if len(conflicts) > 1 else "") if conflicts else None)
+        for p, ok in zip(parsed, readable):  # unreadable and contradictory puzzles are refused before any compute
+            conflicts = sudoku.find_conflicts(p.cells) if ok else []
+            if not ok:
+                errors.append(p.message)
+            elif conflicts:
+                more = f" (+{len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+                errors.append(f"contradictory givens: {conflicts[0]}{more}")
+            else:
+                errors.append(None)
         counts = _count_solutions(cells, [e is None for e in errors])
         for i in np.flatnonzero(counts == 0):
             errors[i] = "no solution: the givens do not contradict each other directly, but no grid completes them"
@@ -150,7 +167,7 @@ class SudokuSolver(Solver):
         solved = self._solve_parsed([parsed[i] for i in good], budget or self.budget, t0) if good else []
         out = [SudokuResult(puzzle=p.cells.reshape(9, 9), solved=False, grid=None, network_grid=None, route=None,
                             steps=0, confidence=0.0, seconds=0.0, source=p.source, line=p.line, error=e)
-               for p, e in zip(parsed, errors)]
+               if ok else SudokuResult.unreadable(p) for p, ok, e in zip(parsed, readable, errors)]
         for i, r in zip(good, solved):
             r.ambiguous = bool(counts[i] >= 2)
             out[i] = r
@@ -216,18 +233,23 @@ class SudokuSolver(Solver):
         return out
 
     @staticmethod
-    def _parse(puzzles) -> list[sudoku.SudokuPuzzle]:
+    def _parse(puzzles) -> list:
+        """SudokuPuzzles, and ItemErrors in place of the puzzles that cannot be read (``settle``: unless none
+        can). ItemErrors in a list (``sudoku.parse_text(..., errors="collect")``) pass through."""
         if isinstance(puzzles, str):
-            return sudoku.parse_text(puzzles)
+            return sudoku.parse_text(puzzles, errors="collect")
         out = []
         for k, p in enumerate(puzzles):
-            if isinstance(p, sudoku.SudokuPuzzle):
+            if isinstance(p, (sudoku.SudokuPuzzle, ItemError)):
                 out.append(p)
-            else:
+                continue
+            try:
                 out.append(sudoku.SudokuPuzzle(sudoku.as_cells(p, f"puzzle {k + 1}"), source=f"puzzle {k + 1}"))
+            except PuzzleParseError as exc:
+                out.append(ItemError.of(exc))
         if not out:
             raise InvalidPuzzleError("no puzzles given")
-        return out
+        return settle(out)
 
 
 def _count_solutions(cells: np.ndarray, mask: list[bool]) -> np.ndarray:

@@ -49,6 +49,18 @@ def test_flipped_bytes_in_the_graph_are_refused(sudoku_dir):
         runtime.open(onnx)
 
 
+def test_a_sidecar_without_the_graph_hash_is_refused(sudoku_dir):
+    # every shipped ONNX records its hash (test above), so a sidecar without one is refused, no longer loaded with
+    # a warning: the graph could be anything
+    edit_json(sudoku_dir / "model.onnx.json", lambda m: m["build"].pop("onnx_sha256"))
+    with pytest.raises(ArtefactError) as info:
+        runtime.open(sudoku_dir / "model.onnx")
+    message = str(info.value)
+    assert message == (f"{sudoku_dir / 'model.onnx'}: model.onnx.json records no build.onnx_sha256 (written by an "
+                       "older hrm-sdk), so the graph cannot be verified; re-export it with: hrm export onnx "
+                       f"{sudoku_dir} -o {sudoku_dir / 'model.onnx'}")
+
+
 @pytest.mark.parametrize("key,value", [("halt_max_steps", 1), ("vocab_size", 3), ("precision", "fp16")])
 def test_sidecar_edits_are_refused_naming_the_field(sudoku_dir, key, value):
     edit_json(sudoku_dir / "model.onnx.json", lambda m: m.__setitem__(key, value))
@@ -131,3 +143,31 @@ def test_cpu_sessions_run_without_the_memory_arena():
     # with the arena, solve_many in batches of 100 held 1.3-2.4 GB RSS on the CPU (issue 26); without it ~470 MB
     opts = runtime.open(MODELS / "sudoku", backend="onnxruntime", device="cpu").session.get_session_options()
     assert not opts.enable_cpu_mem_arena and not opts.enable_mem_pattern
+
+
+def test_cpu_rows_go_to_onnx_runtime_in_small_calls_with_the_same_results(monkeypatch):
+    # one call for 100 rows peaked at 1.1 GB RSS (about 10 MB of activations a row); CPU_ROWS rows a call keep the
+    # peak small, and the rows are independent, so splitting the batch must not change a number
+    import numpy as np
+
+    from hrm_sdk.runtime.backends import onnx_backend
+    from hrm_sdk.tasks import sudoku
+
+    backend = runtime.open(MODELS / "sudoku", backend="onnxruntime", device="cpu")
+    tokens = np.stack([tokens for tokens, _ in sudoku.SPEC.check_items(3)])
+    calls = []
+    real_run = backend.session.run
+    monkeypatch.setattr(backend, "session", type("Spy", (), {
+        "run": lambda self, names, feeds: calls.append(len(feeds["tokens"])) or real_run(names, feeds)})())
+
+    def one_segment(rows_per_call: int):
+        monkeypatch.setattr(onnx_backend, "CPU_ROWS", rows_per_call)
+        backend.allocate(3)
+        backend.load(np.arange(3), tokens, np.zeros(3, np.int32))
+        q = backend.step(3)
+        return q, backend.fetch_logits(np.arange(3))
+
+    (q_split, logits_split), (q_whole, logits_whole) = one_segment(2), one_segment(64)
+    assert calls == [2, 1, 3]
+    np.testing.assert_allclose(logits_split, logits_whole, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(q_split, q_whole, rtol=0, atol=1e-5)

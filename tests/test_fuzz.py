@@ -1,5 +1,7 @@
 """Property-based fuzzing (hypothesis) of every parser and the config loader: whatever the input, the only
-exception that escapes is the project's ``HRMError``, and its message is one line of bounded length.
+exception that escapes is the project's ``HRMError``, and its message is one line of bounded length. The
+parsers' batch mode (``errors="collect"``) is fuzzed on the same inputs: it returns the entries in input order,
+at least one of them read, each bad one an ``ItemError`` with a one-line message, or refuses with one line.
 
 The example budget comes from the settings profile (``tests/conftest.py``): ``ci`` (the default) runs 200
 examples per test with a fixed seed; ``HYPOTHESIS_PROFILE=release`` runs 10,000 random ones per test for
@@ -70,25 +72,52 @@ def any_text(*seeds: str):
     return st.one_of(st.text(CHARS, max_size=300), *[mutated(s) for s in seeds])
 
 
+def assert_one_line(message: str) -> None:
+    assert message and len(message.splitlines()) == 1 and message == message.strip(), repr(message)
+    assert len(message) <= MAX_MESSAGE, len(message)
+
+
 def assert_clean(fn, *args, **kwargs):
     """``fn`` succeeds or raises HRMError with one bounded line; anything else fails the test."""
     try:
         fn(*args, **kwargs)
     except HRMError as exc:
-        message = str(exc)
-        assert message and len(message.splitlines()) == 1 and message == message.strip(), repr(message)
-        assert len(message) <= MAX_MESSAGE, len(message)
+        assert_one_line(str(exc))
 
 
-@given(any_text(GRID, BOXED, GRID + " " + GRID + "\n" + GRID))
+def assert_collected(fn, *args, **kwargs):
+    """``fn(..., errors="collect")`` raises HRMError with one bounded line, or returns its entries in input order
+    with at least one read, and an ItemError's message is one bounded line too."""
+    from hrm_sdk.tasks.text import ItemError
+
+    try:
+        items = fn(*args, errors="collect", **kwargs)
+    except HRMError as exc:
+        assert_one_line(str(exc))
+        return
+    assert items and not all(isinstance(x, ItemError) for x in items)
+    lines = []
+    for x in items:
+        if isinstance(x, ItemError):
+            assert_one_line(x.message)
+            lines.append(x.line)
+        else:
+            lines.append(getattr(x, "line", None) or getattr(x, "source_line", None))
+    known = [n for n in lines if n is not None]
+    assert known == sorted(known), lines
+
+
+@given(any_text(GRID, BOXED, GRID + " " + GRID + "\n" + GRID, GRID + "\n" + GRID[:80] + "\n" + BOXED))
 def test_fuzz_sudoku_parser(text):
     assert_clean(sudoku.parse_text, text, "s.txt")
+    assert_collected(sudoku.parse_text, text, "s.txt")
     assert_clean(sudoku.as_cells, text)
 
 
-@given(any_text(MAZE_TEXT, MAZE_CSV))
+@given(any_text(MAZE_TEXT, MAZE_CSV, MAZE_TEXT + "\n" + MAZE_TEXT.replace("G", "x")))
 def test_fuzz_maze_parser(text):
     assert_clean(maze.parse_text, text, "m.txt")
+    assert_collected(maze.parse_text, text, "m.txt")
 
 
 JSON_LEAF = st.one_of(st.integers(-20, 20), st.integers(), st.floats(allow_nan=True), st.booleans(), st.none(),
@@ -103,6 +132,9 @@ JSON = st.recursive(JSON_LEAF, lambda inner: st.one_of(st.lists(inner, max_size=
                  st.builds(lambda d: json.dumps({"train": d, "test": d}), JSON)))
 def test_fuzz_arc_parser(text):
     assert_clean(arc.parse_task, text, "t.json")
+    assert_clean(arc.parse_tasks, text, "t.json")
+    assert_collected(arc.parse_tasks, text, "t.json")
+    assert_collected(arc.parse_tasks, '{"a": %s, "b": %s}' % (ARC_TASK, text), "many.json")  # a task among many
 
 
 OVERRIDE = st.builds(lambda s, k, v: f"{s}.{k}={v}", st.sampled_from(["run", "data", "model", "train", "x"]),

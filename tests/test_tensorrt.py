@@ -236,6 +236,18 @@ def test_truncated_engine_is_refused(engine, tmp_path):
     assert tbe.check_plan(copy_engine(engine, tmp_path / "ok.engine"), meta) == plan
 
 
+def test_flipped_byte_in_the_engine_is_refused(engine, tmp_path):
+    plan = bytearray(Path(engine.path).read_bytes())
+    plan[len(plan) // 2] ^= 0x01  # same size: only the recorded sha256 tells
+    bad = copy_engine(engine, tmp_path / "flipped.engine", bytes(plan))
+    with pytest.raises(ArtefactError) as info:
+        tbe.check_plan(bad, tbe.read_engine_meta(bad))
+    message = str(info.value)
+    assert message.startswith(f"{bad}: sha256 does not match build.engine_sha256 in flipped.engine.json")
+    assert "the file is corrupted" in message and "rebuild with: hrm export tensorrt" in message
+    assert "\n" not in message
+
+
 def test_sidecar_of_another_engine_is_refused(engine, tiny_onnx, cache, tmp_path):
     other = tb.build_engine(tiny_onnx, out=tmp_path / "b.engine", precision="fp32", batch="1,4,16", cache_dir=cache)
     swapped = copy_engine(engine, tmp_path / "swapped.engine", sidecar_of=other)

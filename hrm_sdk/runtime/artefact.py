@@ -73,6 +73,35 @@ class SegmentMeta:
             raise ArtefactError(f"{source}: incomplete metadata ({exc}); re-export the model") from exc
 
 
+def verify_sha256(path: str | Path, meta: SegmentMeta, key: str, what: str, remedy: str, data: bytes | None = None,
+                  size_key: str | None = None) -> None:
+    """The artefact's bytes (``data``, else the file at ``path``) must have the sha256 (and, with ``size_key``,
+    the size) that its sidecar recorded under ``build.<key>`` when it was written: an ONNX graph
+    (``onnx_sha256``, checked by the ONNX Runtime backend), a TensorRT plan (``engine_sha256``, by the TensorRT
+    backend). ArtefactError, one line naming the file, when the sidecar records none (written by an older
+    hrm-sdk: nothing to verify against) or the bytes differ (a flipped byte, a truncated file, a sidecar of
+    another ``what``); ``remedy`` says how to rewrite it."""
+    import hashlib
+
+    from ..checkpoint import file_sha256
+
+    sidecar = sidecar_path(path).name
+    recorded = (meta.build or {}).get(key)
+    if not recorded:
+        raise ArtefactError(f"{path}: {sidecar} records no build.{key} (written by an older hrm-sdk), so the {what} "
+                            f"cannot be verified; {remedy}")
+    actual = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(path)
+    n = len(data) if data is not None else Path(path).stat().st_size
+    size = (meta.build or {}).get(size_key) if size_key else None
+    if actual == recorded and (size is None or n == size):
+        return
+    why = ("the file is truncated" if size is not None and n < size
+           else f"the file is corrupted or its sidecar belongs to another {what}")
+    recorded_size = f"{size:,} bytes, " if size is not None else ""
+    raise ArtefactError(f"{path}: sha256 does not match build.{key} in {sidecar} ({n:,} bytes, sha256 {actual[:12]}; "
+                        f"the sidecar records {recorded_size}sha256 {str(recorded)[:12]}): {why}; {remedy}")
+
+
 def sidecar_path(artefact: str | Path) -> Path:
     p = Path(artefact)
     return p.with_name(p.name + ".json")

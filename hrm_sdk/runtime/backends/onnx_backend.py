@@ -16,12 +16,16 @@ import numpy as np
 from dataclasses import fields
 
 from ...errors import ArtefactError, HRMError, MissingExtraError, clip
-from ..artefact import INPUTS, METADATA_KEY, OUTPUTS, STATE_DTYPES, SegmentMeta, read_sidecar
+from ..artefact import INPUTS, METADATA_KEY, OUTPUTS, STATE_DTYPES, SegmentMeta, read_sidecar, verify_sha256
 from .base import Backend
 
 log = logging.getLogger(__name__)
 NP_DTYPES = {"float32": np.float32, "float16": np.float16}
 CPU_MEM_ARENA = False  # ONNX Runtime's CPU memory arena (see open_session); True restores its default
+# Rows per ONNX Runtime call on the CPU (OnnxBackend._run): a call's transient activations grow by about 10 MB a
+# row for the shipped Sudoku model (its SwiGLU intermediates), so 100 rows in one call peaked at 1.1 GB RSS and
+# 8 rows at 48 MB above the loaded model; the rows are independent, so the split changes no result.
+CPU_ROWS = 8
 
 
 def available_providers() -> list[str]:
@@ -40,6 +44,31 @@ def preload_cuda_libraries() -> None:
             ort.preload_dlls()
         except Exception as exc:  # noqa: BLE001 - best effort: the session reports what is really missing
             log.debug("onnxruntime.preload_dlls failed: %s", exc)
+
+
+def _malloc_trim():
+    """glibc's ``malloc_trim`` (None elsewhere: macOS, musl, Windows)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM: list = []
+
+
+def release_freed_memory() -> None:
+    """Give the heap pages that the last ONNX Runtime calls freed back to the system. Without the arena ONNX
+    Runtime frees its buffers after each call, but glibc keeps freed memory mapped (its mmap threshold rises
+    after large frees), so RSS stayed near the largest call's peak; ``malloc_trim(0)`` returns it. A no-op
+    where the C library has no ``malloc_trim``."""
+    if not _TRIM:
+        _TRIM.append(_malloc_trim())
+    if _TRIM[0] is not None:
+        _TRIM[0](0)
 
 
 def open_session(path: str | Path, providers: list[str] | None = None, threads: int = 0):
@@ -70,12 +99,16 @@ def open_session(path: str | Path, providers: list[str] | None = None, threads: 
                             "truncated or corrupted: re-export it with: hrm export onnx MODEL") from exc
 
 
+def reexport_command(path: str | Path) -> str:
+    """The export that rewrites this graph and its sidecar: from the model directory it lies in, when it does."""
+    model = Path(path).parent if (Path(path).parent / "model.json").is_file() else "MODEL"
+    return f"hrm export onnx {model} -o {path}"
+
+
 def read_meta(path: str | Path, session) -> SegmentMeta:
     """Metadata from the sidecar, checked against the graph: the graph file's sha256 (recorded at export in the
-    sidecar's ``build.onnx_sha256``), every field of the copy embedded in the graph, the fields against the
+    sidecar's ``build.onnx_sha256``; a sidecar without it is refused), every field of the copy embedded in the graph, the fields against the
     model config they came from, and the graph's input and output shapes."""
-    from ...checkpoint import file_sha256
-
     embedded_text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
     embedded = SegmentMeta.from_json(embedded_text, str(path)) if embedded_text else None
     sidecar = read_sidecar(path)
@@ -83,14 +116,8 @@ def read_meta(path: str | Path, session) -> SegmentMeta:
     if meta is None:
         raise ArtefactError(f"{path}: no hrm-sdk metadata (neither {Path(path).name}.json nor embedded); "
                             "export the model with: hrm export onnx MODEL")
-    if sidecar is not None:
-        recorded = (sidecar.build or {}).get("onnx_sha256")
-        if recorded and file_sha256(path) != recorded:
-            raise ArtefactError(f"{path}: sha256 does not match build.onnx_sha256 in {Path(path).name}.json (the graph "
-                                "file was changed or corrupted after export); re-export it with: hrm export onnx MODEL")
-        if not recorded:
-            log.warning("%s: its sidecar records no graph sha256 (exported by an older hrm-sdk); the graph is not "
-                        "verified. Re-export to record it.", path)
+    if sidecar is not None:  # a graph without a sidecar has only its embedded metadata: no hash to check against
+        verify_sha256(path, sidecar, "onnx_sha256", "graph", f"re-export it with: {reexport_command(path)}")
     if sidecar and embedded:
         differ = [f.name for f in fields(SegmentMeta) if f.name != "build"
                   and getattr(sidecar, f.name) != getattr(embedded, f.name)]
@@ -195,11 +222,17 @@ class OnnxBackend(Backend):
         self.z_H[dst], self.z_L[dst] = self.z_H[src], self.z_L[src]
 
     def _run(self, n: int):
-        if not self.cuda:
-            feeds = {"tokens": self.tokens[:n], "puzzle_ids": self.puzzle_ids[:n], "z_H": self.z_H[:n],
-                     "z_L": self.z_L[:n], "reset": self.reset[:n]}
-            z_H, z_L, self.logits, q_halt, q_cont = self.session.run(list(OUTPUTS), feeds)
-            self.z_H[:n], self.z_L[:n] = z_H, z_L
+        if not self.cuda:  # CPU_ROWS rows a call, so the transient activations stay small whatever the batch
+            m = self.meta
+            self.logits = np.empty((n, m.seq_len, m.vocab_size), np.float32)
+            q_halt, q_cont = np.empty(n, np.float32), np.empty(n, np.float32)
+            for a in range(0, n, CPU_ROWS):
+                b = min(n, a + CPU_ROWS)
+                feeds = {"tokens": self.tokens[a:b], "puzzle_ids": self.puzzle_ids[a:b], "z_H": self.z_H[a:b],
+                         "z_L": self.z_L[a:b], "reset": self.reset[a:b]}
+                z_H, z_L, self.logits[a:b], q_halt[a:b], q_cont[a:b] = self.session.run(list(OUTPUTS), feeds)
+                self.z_H[a:b], self.z_L[a:b] = z_H, z_L
+            release_freed_memory()
             return q_halt, q_cont
         b, (zh_in, zl_in), (zh_out, zl_out) = self.binding, self.states[self.cur], self.states[1 - self.cur]
         b.clear_binding_inputs()

@@ -21,7 +21,6 @@ deserialising and executing a real engine (TensorRT-RTX does not run on sm_90; f
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import numpy as np
 
 from ...errors import ArtefactError, HRMError, MissingExtraError
 from .. import trt as trt_info
-from ..artefact import SegmentMeta, read_sidecar
+from ..artefact import SegmentMeta, read_sidecar, verify_sha256
 from ..engine_io import TensorSpec, check_io, engine_io, expected_io, network_io, sha256_file  # noqa: F401 (re-exported)
 from .base import Backend
 
@@ -63,16 +62,11 @@ def read_engine_meta(path: str | Path) -> SegmentMeta:
 
 
 def check_plan(path: str | Path, meta: SegmentMeta) -> bytes:
-    """The plan's bytes, if they are the ones its sidecar describes (catches truncation and swapped sidecars)."""
+    """The plan's bytes, if they are the ones its sidecar describes (``build.engine_sha256`` and ``engine_bytes``,
+    recorded at build: catches flipped bytes, truncation and swapped sidecars; ``artefact.verify_sha256``)."""
     data = Path(path).read_bytes()
-    size, sha = meta.build["engine_bytes"], meta.build["engine_sha256"]
-    if len(data) == size and hashlib.sha256(data).hexdigest() == sha:
-        return data
-    why = ("the file is truncated" if len(data) < size
-           else "the file is corrupted or its sidecar belongs to another engine")
-    raise ArtefactError(f"{path}: the plan does not match its sidecar ({len(data)} bytes, sha256 "
-                        f"{hashlib.sha256(data).hexdigest()[:12]}; the sidecar records {size} bytes, sha256 "
-                        f"{sha[:12]}): {why}; {REBUILD} MODEL")
+    verify_sha256(path, meta, "engine_sha256", "engine", rebuild_hint(meta), data=data, size_key="engine_bytes")
+    return data
 
 
 def check_source(path: str | Path, meta: SegmentMeta) -> None:

