@@ -7,7 +7,6 @@ cache, profile parsing, and the backend's refusals of bad engines. No engine can
 import dataclasses
 import hashlib
 import importlib.util
-import json
 import logging
 import subprocess
 import sys
