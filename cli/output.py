@@ -183,13 +183,24 @@ class OneLineErrorsGroup(TyperGroup):
                 exc.show()
             else:
                 ctx = getattr(exc, "ctx", None)
-                where = f"{ctx.command_path}: " if ctx is not None else ""
-                helps = f" (see {ctx.command_path} -h)" if ctx is not None else ""
-                error(where + " ".join(exc.format_message().split()) + helps)
+                path = ctx.command_path if ctx is not None else self.command_path_of(args, prog_name)
+                error(f"{path}: " + " ".join(exc.format_message().split()) + f" (see {path} -h)")
             rv = exc.exit_code
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
+
+    def command_path_of(self, args, prog_name=None) -> str:
+        """The command an argument list names (``hrm solve sudoku``), for a usage error raised without a context
+        (an option missing its value)."""
+        words, group = [prog_name or "hrm"], self
+        for a in (sys.argv[1:] if args is None else list(args)):
+            sub = getattr(group, "commands", {}).get(a)
+            if sub is None:
+                break
+            words.append(a)
+            group = sub
+        return " ".join(words)
 
 
 class _Spinner:

@@ -160,3 +160,59 @@ def test_fuzz_file_loaders(data):
         assert_clean(maze.parse_file, path)
         assert_clean(arc.load_task, path)
         assert_clean(load_config, path)
+
+
+# --- the CLI: bad option values anywhere in the command tree ------------------------------------------------
+
+def _cli_bad_inputs():
+    """(argv prefix, [(option, bad value), ...]) for every leaf command: values its own option types refuse (a
+    number under an IntRange's minimum, text for a number, a choice that is not one), so the call must end in
+    Click's usage error before the command does any work."""
+    import typer
+
+    from hrm_sdk.cli.main import app
+
+    def leaves(group, path):
+        for name, cmd in group.commands.items():
+            if getattr(cmd, "commands", None):
+                yield from leaves(cmd, [*path, name])
+            else:
+                yield [*path, name], cmd
+
+    out = []
+    for path, cmd in leaves(typer.main.get_command(app), []):
+        bad = []
+        for p in cmd.params:  # typer carries its own copy of click: recognise the types by their class names
+            kinds = {k.__name__ for k in type(p.type).__mro__}
+            if p.param_type_name != "option" or getattr(p, "is_flag", False) or not p.opts:
+                continue
+            if hasattr(p.type, "choices"):
+                bad.append((p.opts[0], "no-such-choice"))
+            if "IntRange" in kinds and p.type.min is not None:
+                bad += [(p.opts[0], str(p.type.min - 1)), (p.opts[0], str(p.type.min - 10 ** 9))]
+            if kinds & {"IntParamType", "FloatParamType"}:
+                bad += [(p.opts[0], "x1"), (p.opts[0], "1e999e")]
+        out.append((path, bad))
+    return out
+
+
+CLI_BAD = _cli_bad_inputs()
+
+
+@given(st.data())
+def test_fuzz_cli_bad_options(data):
+    """Any command with a bad option value (plus junk tokens): exit 2, nothing on stdout, one line on stderr in
+    the project's format, never a traceback (exit 3)."""
+    from typer.testing import CliRunner
+
+    from hrm_sdk.cli.main import app
+
+    path, bad = data.draw(st.sampled_from([c for c in CLI_BAD if c[1]]))
+    chosen = data.draw(st.lists(st.sampled_from(bad), min_size=1, max_size=3))
+    junk = data.draw(st.lists(st.sampled_from(["--no-such-option", "-Z", "extra", "-f"]),
+                              max_size=2))
+    argv = [*path, *[x for opt, val in chosen for x in (opt, val)], *junk]  # no later valid value overrides
+    r = CliRunner().invoke(app, argv)
+    assert r.exit_code == 2, (argv, r.exit_code, r.output)
+    assert r.stdout == "" and r.stderr.count("\n") == 1 and r.stderr.startswith("Error: hrm"), (argv, r.stderr)
+    assert len(r.stderr) <= MAX_MESSAGE + 100
