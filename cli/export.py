@@ -44,7 +44,13 @@ def _report(record: dict, fmt: ReportFormat, next_cmd: str, seconds: float) -> N
             if k != "check":
                 output.stdout.print(f"{k:14s} {v}", markup=False)
         check = record.get("check") or {}
-        if "teacher_forced_max_rel_logits" in check:
+        if "cell_disagreement" in check:  # an int8 graph against its fp32 source (exporters/onnx_int8.py)
+            output.stdout.print(
+                f"{'check':14s} {output.plural(check['puzzles'], 'puzzle')} x "
+                f"{output.plural(check['segments'], 'segment')} vs the fp32 graph, same inputs: max relative "
+                f"|logits diff| {check['teacher_forced_max_rel_logits']:.1e}; {check['cell_disagreement']:.2%} of "
+                f"cell predictions and {check['halting_disagreement']:.2%} of halting decisions differ", markup=False)
+        elif "teacher_forced_max_rel_logits" in check:
             free = check["free_running"]
             output.stdout.print(
                 f"{'check':14s} {output.plural(check['puzzles'], 'puzzle')} x "
@@ -74,23 +80,27 @@ def _check_opset(opset: int) -> None:
 @app.command()
 @output.handle_errors
 def onnx(
-    model: Annotated[str, typer.Argument(help="Model directory (model.json + model.safetensors) or a bundled model's name.")],
+    model: Annotated[str, typer.Argument(help="Model directory (model.json + model.safetensors) or a bundled model's "
+                                              "name; for --precision int8 also an fp32 .onnx segment.")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output .onnx path (default: ./<model name>.onnx in the "
                                                          "current directory; never the model's own folder).")] = "",
-    precision: Annotated[str, typer.Option(help="fp32 | fp16 (| bf16 for TensorRT).")] = "fp32",
+    precision: Annotated[str, typer.Option(help="fp32 | fp16 | int8 (CPU: the fp32 graph's MatMul weights "
+                                                "quantized) (| bf16 for TensorRT).")] = "fp32",
     opset: Annotated[int, typer.Option(min=0, help="ONNX opset (0 = the exporter's default).")] = 0,
     check: Annotated[bool, typer.Option(help="Compare the graph with PyTorch on real puzzles.")] = True,
     weights: Annotated[Weights, typer.Option(help="fp16: store weights in fp16 (half the file), compute in fp32.")
                        ] = Weights.fp32,
     fmt: ReportOpt = ReportFormat.human,
 ) -> None:
-    """Export one ACT segment as a static ONNX graph, with metadata and a self-check against PyTorch."""
+    """Export one ACT segment as a static ONNX graph, with metadata and a self-check against PyTorch (int8: against
+    the fp32 graph it is quantized from)."""
     output.setup_logging()
     from hrm_sdk.errors import require
     from hrm_sdk.solvers.registry import resolve
 
     path = resolve(model)
-    require("torch", "torch", "ONNX export")
+    if precision != "int8" or path.suffix != ".onnx":
+        require("torch", "torch", "ONNX export")
     require("onnx", "torch", "ONNX export")
     _check_opset(opset)
     from hrm_sdk.exporters import export, validate_args

@@ -1,7 +1,8 @@
 """Exporters: a trained checkpoint -> an ONNX segment graph -> a TensorRT engine.
 
 ``export(model, "onnx" | "tensorrt", **options)`` dispatches through ``hrm_sdk.runtime.formats.FORMATS``, which
-also says which options each format accepts. ONNX is always built before an engine.
+also says which options each format accepts. ONNX is always built before an engine; an int8 ONNX
+(``precision="int8"``, ``onnx_int8``) is quantized from the fp32 graph.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def export(model: str | Path, fmt_name: str, **options):
     fmt = get_format(fmt_name)
     validate_args(fmt.name, options)
     options = {k: v for k, v in options.items() if v is not None}
+    if fmt.name == "onnx" and options.get("precision") == "int8":
+        from .onnx_int8 import export_onnx_int8
+
+        return export_onnx_int8(model, **{k: v for k, v in options.items() if k != "precision"})
     if fmt.name == "onnx":
         from .onnx_export import export_onnx
 

@@ -39,7 +39,7 @@ class SegmentMeta:
     hidden_size: int
     num_puzzle_ids: int
     halt_max_steps: int
-    precision: str  # fp32 | fp16 | bf16
+    precision: str  # fp32 | fp16 | bf16 | int8 (int8 MatMul weights, fp32 states: ONNX Runtime on the CPU)
     state_dtype: str  # numpy/torch dtype name of z_H, z_L
     model: dict  # the full ModelConfig
     source_sha256: str  # sha256 of the checkpoint's weights
@@ -122,7 +122,8 @@ def read_sidecar(artefact: str | Path) -> SegmentMeta | None:
     return SegmentMeta.from_json(path.read_text(), str(path))
 
 
-STATE_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+# precision -> the dtype of z_H, z_L; an int8 graph (exporters/onnx_int8.py) quantizes weights only: fp32 states
+STATE_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "float32"}
 CARD_KEYS = ("task", "step", "eval", "sdk_version", "dataset", "name")
 
 

@@ -3,7 +3,8 @@
 On the CPU the states are numpy arrays and batches shrink as puzzles finish. On CUDA the states live in
 device OrtValues bound through IOBinding and swapped between input and output each segment (ping-pong),
 so only tokens, ids and reset flags go to the device and only q_halt/q_continue come back per segment.
-Importing this module does not import torch.
+An int8 graph (``precision`` int8 in its sidecar, ``exporters/onnx_int8.py``) always runs on the CPU, with fp32
+states. Importing this module does not import torch.
 """
 
 from __future__ import annotations
@@ -167,10 +168,24 @@ def check_interface(path, session, meta: SegmentMeta) -> None:
                             f"[batch, {meta.seq_len}, {meta.vocab_size}] (vocab_size): re-export the model")
 
 
+def cpu_only_graph(path) -> bool:
+    """Whether the sidecar says the graph is int8 (verified again, with the hash, once the session is open)."""
+    try:
+        meta = read_sidecar(path)
+    except ArtefactError:
+        return False  # read_meta reports it
+    return meta is not None and meta.precision == "int8"
+
+
 class OnnxBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, path, device: str | None = None, threads: int = 0):
+        if cpu_only_graph(path):  # int8 MatMuls (DynamicQuantizeMatMul) are CPU kernels in ONNX Runtime
+            if device == "cuda":
+                raise HRMError(f"{path}: an int8 graph runs on the CPU only (ONNX Runtime's dynamic int8 "
+                               "MatMuls); use --device cpu, or the fp32/fp16 graph on CUDA")
+            device = "cpu"
         if device in (None, "auto"):
             want_cuda = "CUDAExecutionProvider" in available_providers()
         else:
