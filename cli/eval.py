@@ -9,7 +9,7 @@ import typer
 
 
 from . import output
-from .options import Backend, BackendOpt, DeviceOpt, LimitOpt, ModelOpt, ReportFormat, ReportOpt
+from .options import Backend, BackendOpt, DeviceOpt, LimitOpt, ModelOpt, ReportFormat, ReportOpt, Tune, TuneOpt
 
 
 class EvalTask(str, Enum):
@@ -40,6 +40,7 @@ def evaluate(
     fit_steps: Annotated[int, typer.Option(min=1, help="ARC fitted route: embedding-fitting steps.")] = 200,
     fit_loss: Annotated[str, typer.Option(help="ARC fitted route: auto (the model's training loss) | softmax | "
                                                "stablemax.")] = "auto",
+    tune: TuneOpt = Tune.all,
     tasks_per_batch: Annotated[int, typer.Option(min=1, help="ARC fitted route: tasks fitted together in one batch "
                                                       "(throughput on a GPU; 1 = each task alone).")] = 1,
     start: Annotated[int, typer.Option(min=0, help="ARC fitted route: skip the first N tasks (evaluate in pieces).")] = 0,
@@ -58,7 +59,8 @@ def evaluate(
         from hrm_sdk.solvers.evaluate import EvalOptions, evaluate_task
 
         options = EvalOptions(model or None, limit, backend, device or None, batch_size, repair, views, route,
-                              versions, votes, fit_steps, fit_loss, tasks_per_batch, start, records or None, compile)
+                              versions, votes, fit_steps, fit_loss, tune.value, tasks_per_batch, start, records or None,
+                              compile)
         record = evaluate_task(task, data, options)
     line = record.pop("summary", None)
     if fmt == ReportFormat.json:

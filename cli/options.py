@@ -48,6 +48,16 @@ def new_app(help: str, **kwargs) -> typer.Typer:
                        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120}, **kwargs)
 
 
+class Tune(str, Enum):
+    """What the ARC fitted route trains on a task's demonstrations besides its embedding."""
+
+    all = "all"
+    embedding = "embedding"
+
+
+TuneOpt = Annotated[Tune, typer.Option("--tune", help="ARC fitted route: all (fine-tune the network with the "
+                                                      "task's embedding, one task at a time, a demonstration pair "
+                                                      "held out to stop early) | embedding (network frozen).")]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format on stdout.")]
 ReportOpt = Annotated[ReportFormat, typer.Option("--format", "-f", help="Output format on stdout.")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model: a bundled model's name (hrm models), a "

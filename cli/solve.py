@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from . import output
-from .options import Backend, BackendOpt, BatchOpt, DeviceOpt, FormatOpt, ModelOpt, PngOpt, new_app
+from .options import Backend, BackendOpt, BatchOpt, DeviceOpt, FormatOpt, ModelOpt, PngOpt, Tune, TuneOpt, new_app
 from .output import OutputFormat
 
 app = new_app("Solve puzzles with a model (the bundled default, a directory, an .onnx or an .engine).")
@@ -279,7 +279,9 @@ def arc(
     model: ModelOpt = "",
     device: DeviceOpt = "",
     versions: Annotated[int, typer.Option(min=1, help="Augmented versions to fit and vote over.")] = 8,
-    fit_steps: Annotated[int, typer.Option(min=1, help="Embedding-fitting steps on the demonstrations.")] = 200,
+    fit_steps: Annotated[int, typer.Option(min=1, help="Fitting steps on the demonstrations (at most: the "
+                                                       "fine-tuning stops early on a held-out pair).")] = 200,
+    tune: TuneOpt = Tune.all,
     seed: Annotated[int, typer.Option(help="Seed for augmentations and fitting.")] = 0,
     fmt: FormatOpt = OutputFormat.human,
     png: PngOpt = "",
@@ -292,7 +294,8 @@ def arc(
     from hrm_sdk.solvers.arc import ARCSolver
 
     tasks = read_tasks(files)  # malformed tasks get their own error results; nothing is loaded before this
-    solver = ARCSolver(model or None, device=device or None, versions=versions, fit_steps=fit_steps, seed=seed)
+    solver = ARCSolver(model or None, device=device or None, versions=versions, fit_steps=fit_steps, seed=seed,
+                       tune=tune.value)
     what = getattr(tasks[0], "id", "1 task") if len(tasks) == 1 else output.plural(len(tasks), "task")
     with output.progress(f"solving {what} ({output.plural(versions, 'version')}, "
                          f"{output.plural(fit_steps, 'fitting step')})") as p:

@@ -9,10 +9,14 @@ de-augmented and ranked by vote count, then mean halting confidence; the top two
 
 - ``known``: the model was trained on this task (its id is in the model's ``arc_versions.npz``, written by the
   trainer), so each trained version's puzzle embedding is used as is.
-- ``fitted``: any other task. The network is frozen and a fresh puzzle embedding is fitted per augmented version
-  (dihedral x colour permutation) on the task's demonstration pairs (``hrm_sdk.training.embedding_fit``), within
-  ``fit_steps``, with the token loss the network was trained with (``fit_loss="auto"``, read from the model
-  card). Fitting needs gradients, so the solver runs on the PyTorch backend.
+- ``fitted``: any other task. A fresh puzzle embedding (one per augmented version, dihedral x colour permutation,
+  or one per task for a model trained that way) is fitted on the task's demonstration pairs
+  (``hrm_sdk.training.embedding_fit``), within ``fit_steps``, with the token loss the network was trained with
+  (``fit_loss="auto"``, read from the model card). ``tune="all"`` (the default) fine-tunes the whole network
+  with it, one task at a time, holding one demonstration pair out (under every version) to keep the best state
+  and stop early; ``tune="embedding"`` keeps the network frozen and fits several tasks in one batch. A fit whose
+  loss turns non-finite or rises gives the task an ``error`` result, never an answer. Fitting needs gradients,
+  so the solver runs on the PyTorch backend.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ class ARCResult:
     def to_dict(self) -> dict:
         return {"task": self.task_id, "attempts": self.attempts, "route": self.route or None,
                 "fit_loss": [round(x, 4) for x in self.fit_loss] if self.fit_loss else None,
-                "seconds": round(self.seconds, 3),
+                "fit": self.extra.get("fit"), "seconds": round(self.seconds, 3),
                 "correct": self.correct, "candidates": self.candidates, "error": self.error}
 
     def submission(self, attempts: int = 2) -> dict:
@@ -74,7 +78,7 @@ class ARCSolver(Solver):
     def __init__(self, model=None, backend: str = "pytorch", device: str | None = None, batch_size: int = 64,
                  max_steps: int | None = None, versions: int = 8, fit_steps: int = 200, fit_lr: float = 1e-2,
                  attempts: int = 2, seed: int = 0, route: str = "auto", fit_loss: str = "auto",
-                 compile: bool = False):
+                 compile: bool = False, tune: str = "all", tune_lr: float = 1e-4):
         if backend not in ("pytorch", "auto"):
             raise HRMError("ARC tasks need the PyTorch backend (embeddings are fitted with gradients)")
         if route not in ("auto", "fitted"):
@@ -84,11 +88,16 @@ class ARCSolver(Solver):
                 raise HRMError(f"ARC {name} must be at least 1, got {value}")
         if fit_loss not in ("auto", "softmax", "stablemax"):
             raise HRMError(f"fit loss {fit_loss!r}: use auto (the model's training loss), softmax or stablemax")
+        if tune not in ("embedding", "all"):
+            raise HRMError(f"tune {tune!r}: use all (fine-tune the network with the embedding) or embedding")
+        if not tune_lr > 0:
+            raise HRMError(f"ARC tune lr must be positive, got {tune_lr}")
         super().__init__(model, "pytorch", device, batch_size, max_steps)
         self.versions, self.fit_steps, self.fit_lr, self.attempts, self.seed = versions, fit_steps, fit_lr, attempts, seed
         self.route = route
         self.fit_loss = self._trained_loss() if fit_loss == "auto" else fit_loss
         self.compile = compile  # fit through a torch.compile'd segment (made at the first fit, then reused)
+        self.tune, self.tune_lr = tune, tune_lr
 
     result_key = None  # one task per request, answered with its --format jsonl object
     request_item = "task"
@@ -169,15 +178,16 @@ class ARCSolver(Solver):
         if o.route == "fitted":
             record = evaluate_arc_fitted(o.model, data, o.limit, o.device, o.versions, o.fit_steps, fit_loss=o.fit_loss,
                                          tasks_per_batch=o.tasks_per_batch, start=o.start, records=o.records,
-                                         compile=o.compile)
+                                         compile=o.compile, tune=o.tune)
             record["summary"] = (f"ARC, fitted route: {record['tasks']} tasks from {data}, {o.versions} versions, "
-                                 f"{o.fit_steps} fitting steps ({record['fit_loss_kind']} loss), "
+                                 f"{o.fit_steps} fitting steps ({record['fit_loss_kind']} loss, tune {o.tune}; "
+                                 f"{record['failed_fits']} failed fits), "
                                  f"{record['seconds_per_task']:.2f} s per task: pass@1 {record['pass@1']:.2%}, "
                                  f"pass@2 {record['pass@2']:.2%}")
             return record
         if o.route != "known":
             raise HRMError(f"--route {o.route}: use known or fitted")
-        o.refuse(("start", "records"), "for the ARC fitted route (--route fitted)")
+        o.refuse(("start", "records", "tune"), "for the ARC fitted route (--route fitted)")
         if o.votes < 0:
             raise HRMError(f"--votes must be 0 (all) or more, got {o.votes}")
         record = evaluate_arc(o.model, data, o.limit, o.backend, o.device, o.batch_size, compile=o.compile,
@@ -207,37 +217,60 @@ class ARCSolver(Solver):
         return self.fit_and_solve([task], t0)[0]
 
     def fit_and_solve(self, tasks: list, t0: float | None = None) -> list[ARCResult]:
-        """The fitted route for several tasks at once: their embeddings are fitted in one batch (each task keeps
-        its own rows in flight, ``embedding_fit``) and their test inputs predicted together, which keeps a GPU
-        busy where one task's 16-row batches do not. Each result's ``seconds`` is its share of the wall time."""
+        """The fitted route for several tasks. ``tune="embedding"``: their embeddings are fitted in one batch
+        (each task keeps its own rows in flight, ``embedding_fit``) and their test inputs predicted together,
+        which keeps a GPU busy where one task's 16-row batches do not; each result's ``seconds`` is its share of
+        the wall time. ``tune="all"``: one task after another, each with weights of its own."""
         t0 = time.perf_counter() if t0 is None else t0
         tasks = [self._task(t) for t in tasks]
+        if self.tune == "all":
+            return [r for k, task in enumerate(tasks)
+                    for r in self._fit_or_fail([task], t0 if k == 0 else time.perf_counter())]
+        return self._fit_or_fail(tasks, t0)
+
+    def _fit_or_fail(self, tasks: list, t0: float) -> list[ARCResult]:
+        """``_fit_group``; a failed fit (``FitError``: the loss turned non-finite or rose) gives each of its tasks
+        an error result instead of answers."""
+        from hrm_sdk.training.embedding_fit import FitError
+
+        try:
+            return self._fit_group(tasks, t0)
+        except FitError as exc:
+            log.warning("%s: %s", ", ".join(t.id for t in tasks), exc)
+            return [ARCResult(task_id=t.id, attempts=[], candidates=[], route="fitted", fit_loss=None,
+                              seconds=time.perf_counter() - t0, error=str(exc)) for t in tasks]
+
+    def _fit_group(self, tasks: list, t0: float) -> list[ARCResult]:
         aug_sets = [arc.task_augmentations(t, self.versions - 1, np.random.default_rng(self.seed)) for t in tasks]
         per_task = self._per_task_embedding()
         # Row of the fitted table per (task k, version v): one per version, or one per task.
         offsets = np.concatenate([[0], np.cumsum([1 if per_task else len(a) for a in aug_sets])])
         row = (lambda k, v: offsets[k]) if per_task else (lambda k, v: offsets[k] + v)  # noqa: E731
-        demo_in, demo_out, demo_ver, demo_task = [], [], [], []
+        demo_in, demo_out, demo_ver, demo_task, held = [], [], [], [], []
         for k, (task, augs) in enumerate(zip(tasks, aug_sets)):
             for v, aug in enumerate(augs):
-                for inp, out in task.train:
+                for j, (inp, out) in enumerate(task.train):
                     x, y = arc.encode_pair(aug.apply(inp), aug.apply(out))
                     demo_in.append(x)
                     demo_out.append(y)
                     demo_ver.append(row(k, v))
                     demo_task.append(k)
+                    # fine-tuning: the last demonstration pair is held out (when there are two or more)
+                    held.append(self.tune == "all" and len(task.train) > 1 and j == len(task.train) - 1)
         if self.backend.device.type == "cpu":
-            log.warning("fitting %d embeddings for %d steps on the CPU, which is slow: 8 embeddings take about 18 s "
-                        "a step on 2 cores (an hour for the default 200 steps; a GPU needs seconds in all)",
-                        int(offsets[-1]), self.fit_steps)
+            log.warning("fitting %d embeddings%s for %d steps on the CPU, which is slow: 8 embeddings take about "
+                        "18 s a step on 2 cores (an hour for the default 200 steps; a GPU needs seconds in all)",
+                        int(offsets[-1]), " and the network" if self.tune == "all" else "", self.fit_steps)
         fit = self.backend.fit_puzzle_embeddings(np.stack(demo_in), np.stack(demo_out), np.asarray(demo_ver),
                                                  int(offsets[-1]), compile=self.compile, steps=self.fit_steps,
                                                  lr=self.fit_lr, seed=self.seed, loss=self.fit_loss,
-                                                 groups=np.asarray(demo_task))
+                                                 groups=np.asarray(demo_task), tune=self.tune, net_lr=self.tune_lr,
+                                                 holdout=np.asarray(held) if any(held) else None)
         items = [(arc.encode_grid(aug.apply(inp)), int(row(k, v)))
                  for k, (task, augs) in enumerate(zip(tasks, aug_sets))
                  for v, aug in enumerate(augs) for inp, _ in task.test]
-        results = self._run_with_table(items, fit.table)
+        with self.backend.network_weights(fit.network):
+            results = self._run_with_table(items, fit.table)
         share = (time.perf_counter() - t0) / len(tasks)
         out, start = [], 0
         for k, (task, augs) in enumerate(zip(tasks, aug_sets)):
@@ -246,6 +279,8 @@ class ARCSolver(Solver):
             r = self._result(task, augs, results[start:start + n], "fitted",
                              (float(losses[0]), float(np.mean(losses[-10:]))), t0)
             r.seconds = share
+            r.extra["fit"] = {"tune": self.tune, "steps": len(fit.losses), "best_step": fit.best_step,
+                              "holdout": fit.holdout[-1] if fit.holdout else None}
             out.append(r)
             start += n
         return out

