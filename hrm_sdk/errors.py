@@ -74,6 +74,10 @@ class ArtefactError(HRMError):
     """An exported ONNX graph or TensorRT engine that cannot be used here; says what to rebuild."""
 
 
+class FitError(HRMError):
+    """A test-time fit that went wrong (a non-finite or rising loss): its result must not be used for an answer."""
+
+
 class MissingExtraError(HRMError, ImportError):
     """An optional dependency is not installed; names the extra that provides it."""
 

@@ -31,7 +31,7 @@ import numpy as np
 from hrm_sdk.tasks import arc
 from hrm_sdk.tasks.arc.voting import vote
 from hrm_sdk.tasks.text import ItemError, settle
-from hrm_sdk.errors import HRMError, PuzzleParseError
+from hrm_sdk.errors import FitError, HRMError, PuzzleParseError
 
 from .base import Solver
 
@@ -231,8 +231,6 @@ class ARCSolver(Solver):
     def _fit_or_fail(self, tasks: list, t0: float) -> list[ARCResult]:
         """``_fit_group``; a failed fit (``FitError``: the loss turned non-finite or rose) gives each of its tasks
         an error result instead of answers."""
-        from hrm_sdk.training.embedding_fit import FitError
-
         try:
             return self._fit_group(tasks, t0)
         except FitError as exc:

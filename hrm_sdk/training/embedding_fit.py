@@ -32,14 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import HRMError
+from ..errors import FitError, HRMError
 from .losses import token_losses
 
-TUNE = ("embedding", "all")  # what fitting trains besides nothing else: the embeddings only, or the whole network
-
-
-class FitError(HRMError):
-    """A fit that went wrong (non-finite loss, a rising loss): its result must not be used."""
+TUNE = ("embedding", "all")  # what fitting trains: the embeddings alone, or the whole network with them
 
 
 @dataclass
