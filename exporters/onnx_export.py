@@ -151,6 +151,20 @@ def _embed_metadata(path: Path, text: str) -> None:
     onnx.save(proto, str(path))
 
 
+def check_inputs(meta, n: int):
+    """The inputs of a teacher-forced check of a graph described by ``meta``: (items, tokens, puzzle_ids, z_H,
+    z_L, reset) for ``n`` of its task's check puzzles, fp32 states, every row reset."""
+    import numpy as np
+
+    from hrm_sdk import tasks
+
+    items = tasks.get(meta.task).check_items(n)
+    tokens = np.stack([t for t, _ in items]).astype(np.int32)
+    ids = np.asarray([p for _, p in items], dtype=np.int32)
+    z_H = np.zeros((len(items), meta.positions, meta.hidden_size), np.float32)
+    return items, tokens, ids, z_H, np.zeros_like(z_H), np.ones(len(items), dtype=bool)
+
+
 def self_check(model: str | Path, onnx_path: Path, precision: str, n: int) -> dict:
     """Check the graph against the checkpoint; raise ArtefactError if it computes something else.
 
@@ -164,7 +178,6 @@ def self_check(model: str | Path, onnx_path: Path, precision: str, n: int) -> di
     import torch
 
     from hrm_sdk.checkpoint import load_model
-    from hrm_sdk import tasks
     from hrm_sdk.model import SegmentGraph
     from hrm_sdk.runtime.backends.onnx_backend import OnnxBackend, open_session
     from hrm_sdk.runtime.backends.torch_backend import TorchBackend
@@ -178,12 +191,7 @@ def self_check(model: str | Path, onnx_path: Path, precision: str, n: int) -> di
     session = open_session(onnx_path)
     c = net.config
     dtype = np.float16 if precision == "fp16" else np.float32
-    items = tasks.get(OnnxBackend(onnx_path, device="cpu").meta.task).check_items(n)
-    tokens = np.stack([t for t, _ in items]).astype(np.int32)
-    ids = np.asarray([p for _, p in items], dtype=np.int32)
-    z_H = np.zeros((len(items), c.positions, c.hidden_size), np.float32)
-    z_L = np.zeros_like(z_H)
-    reset = np.ones(len(items), dtype=bool)
+    items, tokens, ids, z_H, z_L, reset = check_inputs(OnnxBackend(onnx_path, device="cpu").meta, n)
     worst_rel, flips, ties = 0.0, [], 0
     for segment in range(1, c.halt_max_steps + 1):
         with torch.no_grad():

@@ -33,7 +33,7 @@ from pathlib import Path
 from hrm_sdk.errors import ArtefactError, HRMError, require
 from hrm_sdk.runtime.artefact import OUTPUTS, read_sidecar, write_sidecar
 
-from .onnx_export import ExportResult, _embed_metadata
+from .onnx_export import ExportResult, _embed_metadata, check_inputs
 
 log = logging.getLogger(__name__)
 WEIGHT_TYPES = ("qint8", "quint8")
@@ -217,17 +217,11 @@ def compare_graphs(fp32: Path, int8: Path, n: int = CHECK_PUZZLES) -> dict:
     ArtefactError when more decisions differ than MAX_CELL_DISAGREEMENT/MAX_HALT_DISAGREEMENT allow."""
     import numpy as np
 
-    from hrm_sdk import tasks
     from hrm_sdk.runtime.backends.onnx_backend import OnnxBackend, open_session
 
     meta = OnnxBackend(int8, device="cpu").meta  # the new file loads as any user would load it
     ref, got = open_session(fp32), open_session(int8)
-    items = tasks.get(meta.task).check_items(n)
-    tokens = np.stack([t for t, _ in items]).astype(np.int32)
-    ids = np.asarray([p for _, p in items], dtype=np.int32)
-    z_H = np.zeros((len(items), meta.positions, meta.hidden_size), np.float32)
-    z_L = np.zeros_like(z_H)
-    reset = np.ones(len(items), dtype=bool)
+    items, tokens, ids, z_H, z_L, reset = check_inputs(meta, n)
     worst_rel, cells, halts = 0.0, 0, 0
     for _ in range(meta.halt_max_steps):
         feeds = {"tokens": tokens, "puzzle_ids": ids, "z_H": z_H, "z_L": z_L, "reset": reset}
