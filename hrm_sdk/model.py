@@ -75,7 +75,7 @@ def rope_tables(positions: int, head_dim: int, theta: float) -> tuple[Tensor, Te
     return emb.cos(), emb.sin()
 
 
-def rope2d_tables(prefix: int, side: int, head_dim: int, theta: float) -> tuple[Tensor, Tensor]:
+def rope2d_tables(prefix: int, side: int, head_dim: int, theta: float, device=None) -> tuple[Tensor, Tensor]:
     """2D RoPE over a side x side grid of positions after `prefix` positions (which sit at row 0, column 0).
 
     Half of each head's rotary frequencies turn with the row, half with the column, so attention between two
@@ -83,10 +83,10 @@ def rope2d_tables(prefix: int, side: int, head_dim: int, theta: float) -> tuple[
     one, and an output cell (r, c) sits level with input cell (r, c). Same tables as `rope_tables` in shape.
     """
     half = head_dim // 2
-    inv_freq = 1.0 / (theta ** (torch.arange(0, half, 2, dtype=torch.float32) / half))
-    cells = torch.arange(side * side)
-    rows = torch.cat((torch.zeros(prefix), (cells // side).float()))
-    cols = torch.cat((torch.zeros(prefix), (cells % side).float()))
+    inv_freq = 1.0 / (theta ** (torch.arange(0, half, 2, dtype=torch.float32, device=device) / half))
+    cells = torch.arange(side * side, device=device)
+    rows = torch.cat((torch.zeros(prefix, device=device), (cells // side).float()))
+    cols = torch.cat((torch.zeros(prefix, device=device), (cells % side).float()))
     freqs = torch.cat((torch.outer(rows, inv_freq), torch.outer(cols, inv_freq)), dim=-1)
     emb = torch.cat((freqs, freqs), dim=-1)
     return emb.cos(), emb.sin()
@@ -241,14 +241,16 @@ class HRM(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n + (self.puzzle_emb.numel() if include_puzzle_emb else 0)
 
-    def flops_per_segment(self, training: bool = False) -> float:
-        """Matmul FLOPs of one segment for one puzzle (2 per multiply-add).
+    def flops_per_segment(self, training: bool = False, seq_len: int | None = None) -> float:
+        """Matmul FLOPs of one segment for one puzzle (2 per multiply-add), on `seq_len` puzzle tokens (default the
+        config's; ARC's canvas-size buckets run smaller canvases).
 
         training=True adds the backward pass through the gradient-carrying updates (2x their forward) and,
         for a model with a continue head, the extra forward that computes the Q-learning target.
         """
         c = self.config
-        S, D = c.positions, c.hidden_size
+        seq_len = seq_len or c.seq_len
+        S, D = seq_len + c.puzzle_emb_len, c.hidden_size
 
         def block_flops(block: Block) -> float:
             linear = 2 * S * sum(p.numel() for p in block.mlp.parameters())
@@ -260,7 +262,7 @@ class HRM(nn.Module):
 
         L_call = sum(block_flops(b) for b in self.L_level.blocks)
         H_call = sum(block_flops(b) for b in (self.H_level or self.L_level).blocks)
-        heads = 2 * c.seq_len * D * c.vocab_size + 2 * D * self.q_head.out_features
+        heads = 2 * seq_len * D * c.vocab_size + 2 * D * self.q_head.out_features
         forward = c.H_cycles * (c.L_cycles * L_call + H_call) + heads
         if not training:
             return float(forward)
@@ -282,6 +284,20 @@ class HRM(nn.Module):
             x = 0.7071067811865476 * (x + self.pos_emb.to(x.dtype))
         return self.embed_scale * x
 
+    def _rope(self, seq_len: int, device) -> tuple[Tensor, Tensor] | None:
+        """The rotary tables for `seq_len` puzzle tokens. The model's own canvas uses the stored tables; a smaller
+        square canvas (ARC's canvas-size buckets) gets 2D tables of its own side, so cell (r, c) keeps its place."""
+        c = self.config
+        if c.pos_encodings not in ("rope", "rope2d"):
+            return None
+        if seq_len == c.seq_len:
+            return self.rope_cos, self.rope_sin
+        if c.pos_encodings == "rope":
+            n = c.puzzle_emb_len + seq_len
+            return self.rope_cos[:n], self.rope_sin[:n]
+        return rope2d_tables(c.puzzle_emb_len, math.isqrt(seq_len), c.hidden_size // c.num_heads, c.rope_theta,
+                             device)
+
     def segment(self, z_H: Tensor, z_L: Tensor, tokens: Tensor, puzzle_vectors: Tensor):
         """One ACT segment: returns (z_H, z_L, logits, q_halt, q_continue). Pure; no halting or resets.
 
@@ -289,7 +305,7 @@ class HRM(nn.Module):
         only; the states that come in are treated as constants.
         """
         c = self.config
-        rope = (self.rope_cos, self.rope_sin) if c.pos_encodings in ("rope", "rope2d") else None
+        rope = self._rope(tokens.shape[1], tokens.device)
         H = self.H_level or self.L_level
         x = self.embed(tokens, puzzle_vectors).to(z_L.dtype)
         n_free = c.H_cycles * c.L_cycles - c.grad_L_steps  # L-updates run without grad
@@ -313,11 +329,13 @@ class HRM(nn.Module):
 
     # --- the ACT step ----------------------------------------------------------------------------------
 
-    def initial_carry(self, batch_size: int, device=None, dtype: torch.dtype | None = None) -> Carry:
-        """All rows halted, so the first step() loads and resets every row."""
+    def initial_carry(self, batch_size: int, device=None, dtype: torch.dtype | None = None,
+                      seq_len: int | None = None) -> Carry:
+        """All rows halted, so the first step() loads and resets every row. `seq_len`: puzzles of another length
+        than the config's (a smaller ARC canvas)."""
         c, device = self.config, device or self.H_init.device
         dtype = dtype or torch.get_default_dtype()
-        shape = (batch_size, c.positions, c.hidden_size)
+        shape = (batch_size, (seq_len or c.seq_len) + c.puzzle_emb_len, c.hidden_size)
         return Carry(
             z_H=torch.zeros(shape, device=device, dtype=dtype),
             z_L=torch.zeros(shape, device=device, dtype=dtype),

@@ -141,6 +141,7 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
     scores when only the first 1, 8, 32, 100 or 300 versions vote (from the same predictions)."""
     import time
 
+    from hrm_sdk.tasks import arc
     from hrm_sdk.tasks.arc.voting import ArcEvaluator
     from hrm_sdk.data.dataset import read_split
     from hrm_sdk.runtime import run_act
@@ -160,14 +161,15 @@ def evaluate_arc(model: str | None, data: str | Path, limit_tasks: int = 0, back
     if votes:
         rows = rows[rank[rows] < votes]
     t0 = time.perf_counter()
-    items = [(np.asarray(split.inputs[r]), int(split.puzzle_ids[r])) for r in rows]
     segments = 0
     preds, qs, order = [], [], []
-    for res in run_act(be, items, batch_size):
-        preds.append(res.prediction.astype(np.uint8))
-        qs.append(res.q_halt)
-        order.append(rows[res.index])
-        segments += res.steps
+    for side, group in arc.canvas_groups(split, rows):  # one group (30) unless the split has canvas buckets
+        items = [(arc.crop_canvas(split.inputs[r][None], side)[0], int(split.puzzle_ids[r])) for r in group]
+        for res in run_act(be.on_canvas(side * side), items, batch_size):
+            preds.append(arc.pad_canvas(res.prediction.astype(np.uint8)[None], side)[0])
+            qs.append(res.q_halt)
+            order.append(group[res.index])
+            segments += res.steps
     order, preds, qs = np.asarray(order), np.stack(preds), np.asarray(qs)
     ev.add(order, preds, qs)
     seconds = time.perf_counter() - t0

@@ -62,3 +62,8 @@ def get(name: str) -> Task:
 def make_sampler(split):
     """The training sampler for a dataset split: its task's (``Task.make_sampler``)."""
     return get(split.meta.task).make_sampler(split)
+
+
+def make_samplers(split) -> list:
+    """The training samplers of a split, one per row shape (``Task.make_samplers``)."""
+    return get(split.meta.task).make_samplers(split)

@@ -50,6 +50,16 @@ class Task:
 
         return ArraySampler(split, getattr(self, "augment_batch", None))
 
+    def make_samplers(self, split) -> list:
+        """The training samplers of a split, one per input shape the trainer keeps a batch of (ARC's canvas-size
+        buckets; a sampler's ``seq_len``, when it has one, is its rows' length). Most tasks have one."""
+        return [self.make_sampler(split)]
+
+    def row_groups(self, split, rows: np.ndarray) -> list[tuple[np.ndarray, object]]:
+        """Rows of an evaluation split grouped by the length they run at: [(rows, fn)], where ``fn`` maps stored
+        token rows to that length (None: as stored). ARC's bucketed splits crop each task to its canvas."""
+        return [(np.asarray(rows), None)]
+
     # --- checks and metrics ---------------------------------------------------------------------------------
     def answer_checks(self, inputs: np.ndarray, predictions: np.ndarray) -> dict[str, np.ndarray]:
         """Task-specific checks of answers beyond exact match: name -> bool ``[N]`` (Maze: valid shortest

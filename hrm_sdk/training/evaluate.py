@@ -44,7 +44,7 @@ def evaluate_model(model, inputs: np.ndarray, labels: np.ndarray, puzzle_ids: np
         ids = torch.as_tensor(np.array(puzzle_ids[start:start + batch_size]), device=device)
         n = len(tok)
         mask = lab != 0
-        carry = model.initial_carry(n, device=device, dtype=dtype)
+        carry = model.initial_carry(n, device=device, dtype=dtype, seq_len=tok.shape[1])
         batch = {"tokens": tok, "puzzle_ids": ids}
         act_done = torch.zeros(n, dtype=torch.bool, device=device)
         act_exact = torch.zeros(n, dtype=torch.bool, device=device)

@@ -6,6 +6,9 @@
 
 One optimiser step per ACT segment: a batch of `global_batch_size` rows is kept in flight; every step runs one
 segment for every row, takes one optimiser step, and replaces only the rows that halted with fresh samples.
+A dataset whose rows come in several shapes (ARC's canvas-size buckets: ``hrm data build arc --buckets``) keeps one
+such batch per shape, a *lane*; each step picks one lane at random in proportion to its rows, so every example is
+drawn as often as without buckets while a batch of small grids costs what its grids cost.
 All bookkeeping of the global batch (which rows are in flight, the sample stream, exploration draws) happens
 on the host identically on every rank; each rank runs the model on its slice. So N ranks see exactly the rows
 one process would see, and a resumed run continues the same stream.
@@ -61,6 +64,18 @@ class InFlight:
     puzzle_ids: np.ndarray  # int32 [B]
 
 
+@dataclass
+class Lane:
+    """One batch in flight over rows of one length (most datasets have a single lane)."""
+
+    stream: SampleStream
+    seq_len: int
+    inflight: InFlight
+    halted: np.ndarray  # bool [B], global: which rows take a new sample at the lane's next step
+    carry: Carry  # this rank's rows
+    flops_per_step: float  # training FLOPs of one step of the whole global batch
+
+
 class Trainer:
     def __init__(self, cfg: Config, resume: bool = False, device: str | None = None, show_progress: bool = True):
         self.cfg = cfg
@@ -89,11 +104,15 @@ class Trainer:
         if t.global_batch_size % self.dist.world:
             raise ConfigError(f"{cfg.source}: train.global_batch_size {t.global_batch_size} is not divisible by "
                               f"the {self.dist.world} ranks")
-        sampler = tasks.make_sampler(self.train_split)
-        if t.global_batch_size > sampler.epoch_size:  # refused before anything of that size is allocated
+        samplers = tasks.make_samplers(self.train_split)
+        rows = sum(s.epoch_size for s in samplers)
+        if t.global_batch_size > rows:  # refused before anything of that size is allocated
             raise ConfigError(f"{cfg.source}: train.global_batch_size {t.global_batch_size} is larger than the "
-                              f"{sampler.epoch_size} training rows of {data / cfg.data.train_split}; use at most "
-                              f"{sampler.epoch_size}")
+                              f"{rows} training rows of {data / cfg.data.train_split}; use at most {rows}")
+        if len(samplers) > 1 and (model_cfg.pos_encodings != "rope2d" or model_cfg.mlp_t):
+            raise ConfigError(f"{cfg.source}: {data} is built with canvas-size buckets, which need attention with "
+                              f"model.pos_encodings = \"rope2d\" (got {model_cfg.pos_encodings!r}"
+                              f"{', mlp_t' if model_cfg.mlp_t else ''}); rebuild it without --buckets")
         self.B = t.global_batch_size
         self.local_B = self.B // self.dist.world
         lo = self.dist.rank * self.local_B
@@ -104,7 +123,6 @@ class Trainer:
         self.optimizer = build_optimizer(self.model.named_parameters(), t)
         self.ema = EMA(self.model, t.ema_rate) if t.ema else None
         self.eval_model = copy.deepcopy(self.model) if t.ema else self.model
-        self.stream = SampleStream(sampler, seed=cfg.run.seed)
         self.explore_gen = torch.Generator().manual_seed(cfg.run.seed + 1)
         self.use_bf16 = t.bf16 and self.device.type == "cuda"
         self.carry_dtype = torch.bfloat16 if self.use_bf16 else torch.float32
@@ -112,11 +130,10 @@ class Trainer:
         if t.compile and self.device.type == "cuda":
             self.segment_fn = torch.compile(self.model.segment, dynamic=False)
         self.step = 0
-        self.carry = self.model.initial_carry(self.local_B, self.device, self.carry_dtype)
-        S = meta.seq_len
-        self.inflight = InFlight(np.zeros((self.B, S), np.uint8), np.zeros((self.B, S), np.uint8),
-                                 np.zeros(self.B, np.int32))
-        self.halted = np.ones(self.B, dtype=bool)  # global: which rows take a new sample at the next step
+        self.lanes = [self._new_lane(sampler, i, meta.seq_len) for i, sampler in enumerate(samplers)]
+        sizes = np.array([s.epoch_size for s in samplers], dtype=np.float64)
+        self.lane_p = sizes / sizes.sum()
+        self.lane_rng = np.random.default_rng([cfg.run.seed, 2])
 
         if resume:
             self._load_latest()
@@ -132,45 +149,70 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             # Buffers (the puzzle-embedding table) are updated identically on every rank: no broadcast needed.
             self.ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
-        self.flops_per_step = self.model.flops_per_segment(training=True) * self.B
+        self.flops_per_step = self.model.flops_per_segment(training=True) * self.B  # on the dataset's own rows
+        self._flops = 0.0  # FLOPs run since the last log line (lanes differ)
         self.peak = peak_flops(torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu")
         self.progress = TrainingProgress(t.steps, self.step, enabled=show_progress and self.dist.is_main)
         self._stop_signal: int | None = None
 
+    # --- lanes -------------------------------------------------------------------------------------------
+
+    def _new_lane(self, sampler, index: int, default_seq_len: int) -> Lane:
+        S = getattr(sampler, "seq_len", default_seq_len)
+        seed = self.cfg.run.seed if index == 0 else [self.cfg.run.seed, index]  # lane 0: the single-lane stream
+        return Lane(stream=SampleStream(sampler, seed=seed), seq_len=S,
+                    inflight=InFlight(np.zeros((self.B, S), np.uint8), np.zeros((self.B, S), np.uint8),
+                                      np.zeros(self.B, np.int32)),
+                    halted=np.ones(self.B, dtype=bool),
+                    carry=self.model.initial_carry(self.local_B, self.device, self.carry_dtype, seq_len=S),
+                    flops_per_step=self.model.flops_per_segment(training=True, seq_len=S) * self.B)
+
+    # The single-lane view (most datasets; the tests read these).
+    stream = property(lambda self: self.lanes[0].stream)
+    inflight = property(lambda self: self.lanes[0].inflight)
+    halted = property(lambda self: self.lanes[0].halted)
+    carry = property(lambda self: self.lanes[0].carry)
+
+    def _next_lane(self) -> Lane:
+        if len(self.lanes) == 1:
+            return self.lanes[0]
+        return self.lanes[int(self.lane_rng.choice(len(self.lanes), p=self.lane_p))]
+
     # --- one optimiser step ----------------------------------------------------------------------------
 
-    def _refill(self) -> None:
-        """Give every halted row of the global batch a fresh sample; rows still in flight keep theirs."""
-        rows = np.flatnonzero(self.halted)
+    def _refill(self, lane: Lane) -> None:
+        """Give every halted row of a lane's global batch a fresh sample; rows still in flight keep theirs."""
+        rows = np.flatnonzero(lane.halted)
         if len(rows):
-            inputs, labels, ids = self.stream.take(len(rows))
-            self.inflight.inputs[rows] = inputs
-            self.inflight.labels[rows] = labels
-            self.inflight.puzzle_ids[rows] = ids
+            inputs, labels, ids = lane.stream.take(len(rows))
+            lane.inflight.inputs[rows] = inputs
+            lane.inflight.labels[rows] = labels
+            lane.inflight.puzzle_ids[rows] = ids
 
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16) if self.use_bf16 else contextlib.nullcontext()
 
     def train_step(self) -> dict:
         t, c = self.cfg.train, self.model.config
-        self._refill()
+        lane = self._next_lane()
+        self._refill(lane)
         dev = self.device
-        tokens = torch.as_tensor(self.inflight.inputs[self.local], device=dev)
-        labels = torch.as_tensor(self.inflight.labels[self.local], device=dev).long()
-        ids = torch.as_tensor(self.inflight.puzzle_ids[self.local], device=dev)
+        tokens = torch.as_tensor(lane.inflight.inputs[self.local], device=dev)
+        labels = torch.as_tensor(lane.inflight.labels[self.local], device=dev).long()
+        ids = torch.as_tensor(lane.inflight.puzzle_ids[self.local], device=dev)
         explore = torch.rand(self.B, generator=self.explore_gen) < c.halt_exploration_prob
         draw = torch.randint(2, c.halt_max_steps + 1, (self.B,), generator=self.explore_gen, dtype=torch.int32)
         min_steps = torch.where(explore, draw, 0)[self.local].to(dev)
 
-        self.carry.halted = torch.as_tensor(self.halted[self.local], device=dev)
+        lane.carry.halted = torch.as_tensor(lane.halted[self.local], device=dev)
         leaf = self.model.puzzle_emb[ids.long()].clone().requires_grad_(True)
         factor = lr_factor(self.step, t.lr_warmup_steps, t.steps, t.lr_min_ratio, t.lr_cycle_start)
         for group in self.optimizer.param_groups:
             group["lr"] = t.lr * factor * group.get("lr_scale", 1.0)
         with self._autocast():
-            self.carry, out = self.ddp(self.carry, {"tokens": tokens, "puzzle_ids": ids}, puzzle_vectors=leaf,
+            lane.carry, out = self.ddp(lane.carry, {"tokens": tokens, "puzzle_ids": ids}, puzzle_vectors=leaf,
                                        min_steps=min_steps, segment_fn=self.segment_fn)
-        loss, metrics = act_loss(out, labels, self.carry.halted, self.carry.steps, t.loss)
+        loss, metrics = act_loss(out, labels, lane.carry.halted, lane.carry.steps, t.loss)
         (loss * (self.dist.world / self.B)).backward()
         if t.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
@@ -184,8 +226,9 @@ class Trainer:
                       t.puzzle_emb_weight_decay)
         if self.ema is not None:
             self.ema.update(self.model)
-        halted = D.all_gather_cat(self.carry.halted.to(torch.uint8), self.dist)
-        self.halted = halted.cpu().numpy().astype(bool)
+        halted = D.all_gather_cat(lane.carry.halted.to(torch.uint8), self.dist)
+        lane.halted = halted.cpu().numpy().astype(bool)
+        self._flops += lane.flops_per_step
         self.step += 1
         metrics["loss"] = loss.detach()
         return metrics
@@ -207,12 +250,20 @@ class Trainer:
         lo, hi = self.dist.rank * per, min(n, (self.dist.rank + 1) * per)
         sp = self.eval_split
         stop = (lambda: self._stop_signal is not None) if self.dist.world == 1 else None
-        sums = evaluate_model(self.eval_model, sp.inputs[lo:hi], sp.labels[lo:hi], sp.puzzle_ids[lo:hi],
-                              t.eval_batch_size or self.B, self.device, self.use_bf16, task=sp.meta.task,
-                              should_stop=stop)
-        if sums is None:
-            log.warning("step %d: evaluation abandoned for the stop signal", self.step)
-            return {}
+        sums: dict = {}
+        for rows, to_length in tasks.get(sp.meta.task).row_groups(sp, np.arange(lo, hi)):
+            x, y = np.asarray(sp.inputs[rows]), np.asarray(sp.labels[rows])
+            if to_length is not None:  # ARC's canvas-size buckets: each task on its own canvas
+                x, y = to_length(x), to_length(y)
+            part = evaluate_model(self.eval_model, x, y, np.asarray(sp.puzzle_ids[rows]), t.eval_batch_size or self.B,
+                                  self.device, self.use_bf16, task=sp.meta.task, should_stop=stop)
+            if part is None:
+                log.warning("step %d: evaluation abandoned for the stop signal", self.step)
+                return {}
+            sums = {k: sums.get(k, 0.0) + v for k, v in part.items()}
+        if not sums:  # this rank had no rows
+            sums = evaluate_model(self.eval_model, sp.inputs[:0], sp.labels[:0], sp.puzzle_ids[:0], 1, self.device,
+                                  task=sp.meta.task)
         keys = sorted(sums)
         totals = D.all_reduce_sum(torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=self.device),
                                   self.dist)
@@ -229,8 +280,8 @@ class Trainer:
         name = self._latest_name()
         return self.ckpt_dir / name if name else None
 
-    def _gather_carry(self) -> dict | None:
-        c = self.carry
+    def _gather_carry(self, lane: Lane) -> dict | None:
+        c = lane.carry
         size = c.z_H.numel() * c.z_H.element_size() * 2 * self.dist.world
         if size > CARRY_SAVE_LIMIT:
             return None
@@ -240,7 +291,7 @@ class Trainer:
     def save_checkpoint(self, eval_metrics: dict | None = None) -> Path | None:
         from safetensors.torch import save
 
-        carry = self._gather_carry()  # collective: every rank takes part
+        carries = [self._gather_carry(lane) for lane in self.lanes]  # collective: every rank takes part
         if not self.dist.is_main:
             return None
         name = f"step_{self.step:06d}"
@@ -255,16 +306,18 @@ class Trainer:
         save_model(tmp, self.model, card, state_dict=weights)
         tasks.get(self.task).save_model_extras(tmp, self.train_split)  # ARC: which task version each id means
         state = {f"param.{k}": v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        if carry is not None:
-            state.update({k: v.cpu().contiguous() for k, v in carry.items()})
-        state["inflight.inputs"] = torch.from_numpy(self.inflight.inputs.copy())
-        state["inflight.labels"] = torch.from_numpy(self.inflight.labels.copy())
-        state["inflight.puzzle_ids"] = torch.from_numpy(self.inflight.puzzle_ids.copy())
-        state["inflight.halted"] = torch.from_numpy(self.halted.copy())
+        for i, (lane, carry) in enumerate(zip(self.lanes, carries)):
+            prefix = f"lane{i}." if i else ""  # lane 0's keys are the single-lane checkpoint's
+            if carry is not None:
+                state.update({prefix + k: v.cpu().contiguous() for k, v in carry.items()})
+            for k in ("inputs", "labels", "puzzle_ids"):
+                state[f"{prefix}inflight.{k}"] = torch.from_numpy(getattr(lane.inflight, k).copy())
+            state[f"{prefix}inflight.halted"] = torch.from_numpy(lane.halted.copy())
         atomic_write_bytes(tmp / "train_state.safetensors", save(state))
         torch.save({"step": self.step, "optimizer": self.optimizer.state_dict(),
                     "stream": self.stream.state_dict(), "explore_gen": self.explore_gen.get_state(),
-                    "world": self.dist.world}, tmp / "optimizer.pt")
+                    "lane_streams": [lane.stream.state_dict() for lane in self.lanes[1:]],
+                    "lane_rng": self.lane_rng.bit_generator.state, "world": self.dist.world}, tmp / "optimizer.pt")
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -300,26 +353,40 @@ class Trainer:
             raise CheckpointError(f"{path / 'optimizer.pt'}: does not fit train.optimizer "
                                   f"{self.cfg.train.optimizer!r} ({str(exc).splitlines()[0][:200]}); resume with the "
                                   "optimizer it was written with, or start a new run with run.init_from") from None
-        self.stream.load_state_dict(extra["stream"])
+        lane_streams = extra.get("lane_streams", [])
+        if len(lane_streams) != len(self.lanes) - 1:
+            raise CheckpointError(f"{path}: written with {len(lane_streams) + 1} row shape(s) (canvas-size buckets), "
+                                  f"the dataset {self.cfg.data.path} has {len(self.lanes)}: resume with the dataset the "
+                                  "run was started on")
+        for lane, stream_state in zip(self.lanes, [extra["stream"], *lane_streams]):
+            lane.stream.load_state_dict(stream_state)
+        if "lane_rng" in extra:
+            self.lane_rng.bit_generator.state = extra["lane_rng"]
         self.explore_gen.set_state(extra["explore_gen"])
         self.step = int(extra["step"])
-        self.inflight = InFlight(state["inflight.inputs"].numpy().copy(), state["inflight.labels"].numpy().copy(),
-                                 state["inflight.puzzle_ids"].numpy().copy())
-        self.halted = state["inflight.halted"].numpy().copy()
-        if "carry.z_H" in state and len(state["carry.z_H"]) == self.B:
-            s = self.local
-            self.carry = Carry(z_H=state["carry.z_H"][s].to(self.device, self.carry_dtype),
-                               z_L=state["carry.z_L"][s].to(self.device, self.carry_dtype),
-                               steps=state["carry.steps"][s].to(self.device),
-                               halted=torch.as_tensor(self.halted[s], device=self.device))
-        else:
-            if self.dist.is_main:
-                log.warning("checkpoint has no in-flight states; the %d rows in flight restart their puzzles", self.B)
-            self.halted[:] = True
+        for i, lane in enumerate(self.lanes):
+            self._load_lane(lane, state, f"lane{i}." if i else "")
         self._truncate_metrics()
         if self.dist.is_main:
             log.info("resumed from %s at step %d", path, self.step)
             self._warn_config_changes(path)
+
+    def _load_lane(self, lane: Lane, state: dict, prefix: str) -> None:
+        """A lane's rows in flight (and their states, when the checkpoint kept them) from a checkpoint."""
+        lane.inflight = InFlight(*(state[f"{prefix}inflight.{k}"].numpy().copy()
+                                   for k in ("inputs", "labels", "puzzle_ids")))
+        lane.halted = state[f"{prefix}inflight.halted"].numpy().copy()
+        z_H = state.get(f"{prefix}carry.z_H")
+        if z_H is not None and len(z_H) == self.B:
+            s = self.local
+            lane.carry = Carry(z_H=z_H[s].to(self.device, self.carry_dtype),
+                               z_L=state[f"{prefix}carry.z_L"][s].to(self.device, self.carry_dtype),
+                               steps=state[f"{prefix}carry.steps"][s].to(self.device),
+                               halted=torch.as_tensor(lane.halted[s], device=self.device))
+        else:
+            if self.dist.is_main:
+                log.warning("checkpoint has no in-flight states; the %d rows in flight restart their puzzles", self.B)
+            lane.halted[:] = True
 
     def _warn_config_changes(self, path: Path) -> None:
         """A resume reads the config again: name every value that differs from the one the checkpoint was made
@@ -356,7 +423,9 @@ class Trainer:
             for k in self.ema.shadow:
                 self.ema.shadow[k] = ema_state[k].to(self.device, torch.float32)
         self.step = int(card.get("step", 0))
-        self.stream = SampleStream(self.stream.sampler, seed=self.cfg.run.seed + self.step)
+        for i, lane in enumerate(self.lanes):
+            seed = self.cfg.run.seed + self.step
+            lane.stream = SampleStream(lane.stream.sampler, seed=[seed, i] if i else seed)
         self.explore_gen.manual_seed(self.cfg.run.seed + 1 + self.step)
         if self.dist.is_main:
             log.info("warm start from %s at step %d (raw weights: %s)", path, self.step,
@@ -385,7 +454,7 @@ class Trainer:
         vals = D.all_reduce_sum(torch.stack([acc[k].double() for k in keys]), self.dist).tolist()
         s = dict(zip(keys, vals))
         n = max(s["count"], 1.0)
-        rec = {"step": self.step, "epoch": self.stream.epoch,
+        rec = {"step": self.step, "epoch": min(lane.stream.epoch for lane in self.lanes),
                "lr": self.cfg.train.lr * lr_factor(self.step - 1, self.cfg.train.lr_warmup_steps, self.cfg.train.steps,
                                                    self.cfg.train.lr_min_ratio, self.cfg.train.lr_cycle_start),
                "loss": s["loss"] / (steps * self.B), "lm_loss": s["lm_loss"] / (steps * self.B),
@@ -396,7 +465,8 @@ class Trainer:
                "train/steps": s["steps"] / n,
                "samples_per_s": steps * self.B / seconds, "steps_per_s": steps / seconds, "world": self.dist.world}
         if self.peak:
-            rec["mfu"] = self.flops_per_step * steps / seconds / (self.peak * self.dist.world)  # per GPU
+            rec["mfu"] = self._flops / seconds / (self.peak * self.dist.world)  # per GPU
+        self._flops = 0.0
         return rec
 
     def _check_replicas(self) -> int:

@@ -70,6 +70,16 @@ class Backend(ABC):
     def fetch_logits(self, slots: np.ndarray) -> np.ndarray:
         """fp32 [len(slots), seq_len, vocab] logits of the last step for these slots."""
 
+    def on_canvas(self, seq_len: int) -> "Backend":
+        """This backend running puzzles of ``seq_len`` tokens instead of the model's own (ARC's canvas-size
+        buckets). Graphs and engines are built for one length: only the PyTorch backend can."""
+        if seq_len == self.meta.seq_len:
+            return self
+        from ...errors import HRMError
+
+        raise HRMError(f"the {self.name} backend runs the model's own {self.meta.seq_len}-token canvas only; a dataset "
+                       "built with canvas-size buckets evaluates on --backend pytorch")
+
     def describe(self) -> str:
         return self.name
 

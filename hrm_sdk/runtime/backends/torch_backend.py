@@ -49,6 +49,20 @@ class TorchBackend(Backend):
     def describe(self) -> str:
         return f"pytorch ({self.device}, {'bf16' if self.amp else 'fp32'})"
 
+    def on_canvas(self, seq_len: int) -> "TorchBackend":
+        """A view of this backend for puzzles of ``seq_len`` tokens (a smaller square ARC canvas): the same network
+        (and compiled graph, which compiles once more per length), its own slots."""
+        import copy
+        import dataclasses
+
+        if seq_len == self.meta.seq_len:
+            return self
+        view = copy.copy(self)
+        view.meta = dataclasses.replace(self.meta, seq_len=seq_len,
+                                        positions=seq_len + self.meta.positions - self.meta.seq_len)
+        view.capacity = 0
+        return view
+
     def _allocate_states(self, capacity: int) -> None:
         t, m = self.torch, self.meta
         shape = (capacity, m.positions, m.hidden_size)

