@@ -176,8 +176,6 @@ def test_bucketed_data_needs_2d_positions(bucketed, tmp_path):
 
 
 def test_resume_refuses_another_bucketing(bucketed, tmp_path):
-    from hrm_sdk.tasks.arc import load_task  # noqa: F401 - keeps the import path of the package warm
-
     _trainer(bucketed, tmp_path / "run", steps=4).fit()
     state = torch.load(tmp_path / "run" / "checkpoints" / "step_000004" / "optimizer.pt", weights_only=False)
     state["lane_streams"] = []
