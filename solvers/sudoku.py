@@ -12,8 +12,9 @@ units with 1..9; otherwise, within the caller's ``Budget``, the solver runs more
 over the network's least confident cells.
 
 Bad puzzles in a batch: each puzzle that cannot be read (a malformed line or grid of a file's text, an item
-of a list that is no Sudoku), whose givens contradict each other, or (where numba is installed: the exact
-solver of ``hrm_sdk.tasks.sudoku.exact`` counts solutions up to 2 first) that has no solution at all, gets a
+of a list that is no Sudoku), whose givens contradict each other, or (solutions are counted up to 2 first: by
+``hrm_sdk.tasks.sudoku.count`` in plain Python for a few puzzles, by numba's ``exact`` for more) that has no
+solution at all, gets a
 result of its own with ``error`` set (for an unreadable one: ``file:line:column: what is wrong``, and
 ``puzzle`` None) and no compute spent on it; the rest are solved. Only input of which not one puzzle can be
 read is refused with PuzzleParseError. A puzzle with several solutions is solved as usual and marked
@@ -252,15 +253,22 @@ class SudokuSolver(Solver):
         return settle(out)
 
 
+PY_COUNT_ROWS = 4  # up to this many puzzles are counted in plain Python (ms each) instead of loading numba (~0.4 s)
+
+
 def _count_solutions(cells: np.ndarray, mask: list[bool]) -> np.ndarray:
-    """Solutions of each puzzle counted up to 2 by the exact solver (numba), for the rows where ``mask`` holds;
-    -1 elsewhere, and everywhere when numba is not installed (the ``[train]`` extra): the solver then finds a
-    puzzle without solution only by failing to solve it."""
+    """Solutions of each puzzle counted up to 2 for the rows where ``mask`` holds, -1 elsewhere: a few puzzles (or
+    any number when numba is not installed, the ``[train]`` extra) in plain Python, more by the compiled exact
+    solver."""
     import importlib.util
 
     counts = np.full(len(cells), -1, dtype=np.int64)
     rows = np.flatnonzero(mask)
-    if len(rows) and importlib.util.find_spec("numba") is not None:
+    if len(rows) <= PY_COUNT_ROWS or importlib.util.find_spec("numba") is None:
+        from hrm_sdk.tasks.sudoku.count import count_solutions
+
+        counts[rows] = [count_solutions(cells[r], limit=2) for r in rows]
+    else:
         from hrm_sdk.tasks.sudoku import exact
 
         _, found, _ = exact.solve_batch(cells[rows], limit=2)

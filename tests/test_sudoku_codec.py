@@ -133,3 +133,25 @@ def test_build(tmp_path):
     assert tr.meta.size == 60 and te.meta.size == 20 and tr.meta.augment and not te.meta.augment
     assert {r.tobytes() for r in np.asarray(tr.inputs)}.isdisjoint({r.tobytes() for r in np.asarray(te.inputs)})
     assert tr.meta.sources[0]["sha256"] and tr.meta.build["seed"] == 3
+
+
+def test_plain_python_count_agrees_with_the_compiled_solver():
+    """The cold-start uniqueness check (hrm_sdk.tasks.sudoku.count) against numba's exact solver: unique,
+    several-solution and contradictory puzzles."""
+    from hrm_sdk.tasks.sudoku import exact
+    from hrm_sdk.tasks.sudoku.count import count_solutions
+
+    puzzles, _, _ = exact.generate_many(seed=3, n=12, difficulty="hard")
+    rng = np.random.default_rng(0)
+    cases = []
+    for p in puzzles:
+        fewer = p.copy()
+        fewer[rng.choice(np.flatnonzero(fewer), 4, replace=False)] = 0  # usually several solutions
+        wrong = p.copy()
+        blank = rng.choice(np.flatnonzero(wrong == 0))
+        wrong[blank] = rng.integers(1, 10)  # often no solution
+        cases += [p, fewer, wrong]
+    cases.append(np.zeros(81, np.uint8))
+    _, found, _ = exact.solve_batch(np.stack(cases), limit=2)
+    assert [count_solutions(c, limit=2) for c in cases] == found.tolist()
+    assert {0, 1, 2} <= set(found.tolist())
