@@ -207,12 +207,13 @@ class SudokuSolver(Solver):
             final[todo[good]] = again[good]
             route[todo[good]] = "more_steps"
             todo = todo[~good]
-        if budget.search_nodes > 0:
-            from .sudoku_search import guided_search
+        if budget.search_nodes > 0 and len(todo):
+            from .sudoku_search import guided_search_many
 
-            for i in todo:
-                probs = _digit_probs(results[i].logits)
-                found, nodes[i] = guided_search(cells[i], probs, budget.search_nodes)
+            searched = guided_search_many([(cells[i], _digit_probs(results[i].logits)) for i in todo],
+                                          budget.search_nodes)
+            for i, (found, used) in zip(todo, searched):
+                nodes[i] = used
                 if found is not None and sudoku.is_solution(cells[i], found).all():
                     final[i] = found
                     route[i] = "search"

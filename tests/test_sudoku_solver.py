@@ -152,3 +152,18 @@ def test_generator_errors():
         ss.generate_many(0, 1, difficulty="impossible")
     with pytest.raises(RuntimeError, match="attempts"):
         ss.generate_many(0, 1, difficulty=(5000, 6000), max_tries=2)
+
+
+def test_repair_on_worker_processes_matches_one_process():
+    """guided_search_many on 2 worker processes gives exactly the sequential searches' results."""
+    from hrm_sdk.tasks.sudoku import exact
+    from solvers.sudoku_search import PARALLEL_MIN, guided_search, guided_search_many
+
+    puzzles, _, _ = exact.generate_many(seed=5, n=PARALLEL_MIN, difficulty="hard")
+    rng = np.random.default_rng(0)
+    jobs = [(p, rng.dirichlet(np.ones(9), size=81)) for p in puzzles]
+    parallel = guided_search_many(jobs, max_nodes=300, workers=2)
+    for (p, probs), (found, used) in zip(jobs, parallel):
+        want, want_used = guided_search(p, probs, 300)
+        assert used == want_used
+        assert (found is None and want is None) or np.array_equal(found, want)

@@ -14,7 +14,7 @@ from __future__ import annotations
 ALL = 0x1FF
 _UNITS = ([[r * 9 + c for c in range(9)] for r in range(9)] + [[r * 9 + c for r in range(9)] for c in range(9)]
           + [[(br + r) * 9 + bc + c for r in range(3) for c in range(3)] for br in (0, 3, 6) for bc in (0, 3, 6)])
-_PEERS = [sorted({p for u in _UNITS if i in u for p in u} - {i}) for i in range(81)]
+PEERS = [sorted({p for u in _UNITS if i in u for p in u} - {i}) for i in range(81)]  # the 20 peers of each cell
 _BITS = [bin(m).count("1") for m in range(512)]
 
 
@@ -26,7 +26,7 @@ def _assign(cand: list[int], cell: int, bit: int) -> bool:
         if not cand[cell] & bit:
             return False
         cand[cell] = bit
-        for p in _PEERS[cell]:
+        for p in PEERS[cell]:
             m = cand[p]
             if m & bit:
                 m &= ~bit
