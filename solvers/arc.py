@@ -17,6 +17,9 @@ de-augmented and ranked by vote count, then mean halting confidence; the top two
   and stop early; ``tune="embedding"`` keeps the network frozen and fits several tasks in one batch. A fit whose
   loss turns non-finite or rises gives the task an ``error`` result, never an answer. Fitting needs gradients,
   so the solver runs on the PyTorch backend.
+
+A model trained on canvas-size buckets (``hrm data build arc --buckets``; its card lists the sides) runs each task
+on the canvas it was trained on (a known task) or on the smallest that holds its grids (``arc.task_side``).
 """
 
 from __future__ import annotations
@@ -98,6 +101,9 @@ class ARCSolver(Solver):
         self.fit_loss = self._trained_loss() if fit_loss == "auto" else fit_loss
         self.compile = compile  # fit through a torch.compile'd segment (made at the first fit, then reused)
         self.tune, self.tune_lr = tune, tune_lr
+        from hrm_sdk.checkpoint import read_card
+
+        self.canvas_sides = tuple(read_card(self.model_path).get("dataset", {}).get("build", {}).get("buckets") or ())
 
     result_key = None  # one task per request, answered with its --format jsonl object
     request_item = "task"
@@ -129,8 +135,8 @@ class ARCSolver(Solver):
         loss = read_card(self.model_path).get("train_config", {}).get("train", {}).get("loss", "softmax")
         return loss if loss in ("softmax", "stablemax") else "softmax"
 
-    def known_versions(self, task_id: str) -> tuple[list, np.ndarray] | None:
-        """(augmentations, puzzle ids) of the versions the model was trained on for this task, if any."""
+    def known_versions(self, task_id: str) -> tuple[list, np.ndarray, int] | None:
+        """(augmentations, puzzle ids, canvas side) of the versions the model was trained on for this task, if any."""
         path = self.model_path / "arc_versions.npz" if self.model_path.is_dir() else None
         if path is None or not path.is_file():
             return None
@@ -138,7 +144,13 @@ class ARCSolver(Solver):
         if task_id not in tasks or not trained[tasks.index(task_id)]:
             return None
         vs = np.flatnonzero(table.task == tasks.index(task_id))
-        return [table[int(v)] for v in vs], table.puzzle_ids(vs, arc.load_embedding_mode(path))
+        sides = arc.load_task_sides(path)
+        side = arc.MAX_SIZE if sides is None else int(sides[tasks.index(task_id)])
+        return [table[int(v)] for v in vs], table.puzzle_ids(vs, arc.load_embedding_mode(path)), side
+
+    def _side(self, task: arc.ArcTask) -> int:
+        """The canvas side a new task runs on: the smallest bucket that holds it, 30 for an unbucketed model."""
+        return arc.task_side(task, self.canvas_sides) if self.canvas_sides else arc.MAX_SIZE
 
     def solve_many(self, tasks) -> list[ARCResult]:
         """Each task of a batch in turn (``solve``), results in input order: ArcTasks, task dicts, task files or
@@ -160,9 +172,9 @@ class ARCSolver(Solver):
         task = self._task(task)
         known = self.known_versions(task.id) if self.route == "auto" else None
         if known is not None:
-            augs, ids = known
-            results = self._predict(task, augs, ids)
-            return self._result(task, augs, results, "known", None, t0)
+            augs, ids, side = known
+            results = self._predict(task, augs, ids, side)
+            return self._result(task, augs, results, "known", None, t0, side)
         return self._solve_fitted(task, t0)
 
     @classmethod
@@ -197,14 +209,20 @@ class ARCSolver(Solver):
                              f"{record['pass@1']:.2%}, pass@2 {record['pass@2']:.2%}")
         return record
 
-    def _predict(self, task, augs, ids):
-        items = [(arc.encode_grid(aug.apply(inp)), int(pid)) for aug, pid in zip(augs, ids) for inp, _ in task.test]
-        return self._run_with_table(items, None)
+    def _predict(self, task, augs, ids, side: int):
+        items = [(_encode(aug.apply(inp), side), int(pid)) for aug, pid in zip(augs, ids) for inp, _ in task.test]
+        return self._run_with_table(items, None, side)
 
-    def _run_with_table(self, items, table):
-        """The ACT loop over (tokens, row) items, rows indexing `table` (fitted embeddings) when given."""
-        with self.backend.puzzle_table(table):
-            return self.run(items)
+    def _run_with_table(self, items, table, side: int = arc.MAX_SIZE):
+        """The ACT loop over (tokens, row) items on a side x side canvas, rows indexing `table` (fitted
+        embeddings) when given."""
+        own = self.backend
+        self.backend = own.on_canvas(side * side)  # the same network; its own slots for this canvas
+        try:
+            with own.puzzle_table(table):
+                return self.run(items)
+        finally:
+            self.backend = own
 
     def _per_task_embedding(self) -> bool:
         """Whether the model was trained with one embedding per task (shared by its versions): then the fitted
@@ -226,7 +244,14 @@ class ARCSolver(Solver):
         if self.tune == "all":
             return [r for k, task in enumerate(tasks)
                     for r in self._fit_or_fail([task], t0 if k == 0 else time.perf_counter())]
-        return self._fit_or_fail(tasks, t0)
+        by_side: dict[int, list[int]] = {}  # tasks fitted in one batch share a canvas
+        for k, task in enumerate(tasks):
+            by_side.setdefault(self._side(task), []).append(k)
+        out: list = [None] * len(tasks)
+        for ks in by_side.values():
+            for k, r in zip(ks, self._fit_or_fail([tasks[k] for k in ks], t0)):
+                out[k] = r
+        return out
 
     def _fit_or_fail(self, tasks: list, t0: float) -> list[ARCResult]:
         """``_fit_group``; a failed fit (``FitError``: the loss turned non-finite or rose) gives each of its tasks
@@ -240,6 +265,7 @@ class ARCSolver(Solver):
 
     def _fit_group(self, tasks: list, t0: float) -> list[ARCResult]:
         aug_sets = [arc.task_augmentations(t, self.versions - 1, np.random.default_rng(self.seed)) for t in tasks]
+        side = max(self._side(t) for t in tasks)
         per_task = self._per_task_embedding()
         # Row of the fitted table per (task k, version v): one per version, or one per task.
         offsets = np.concatenate([[0], np.cumsum([1 if per_task else len(a) for a in aug_sets])])
@@ -248,9 +274,8 @@ class ARCSolver(Solver):
         for k, (task, augs) in enumerate(zip(tasks, aug_sets)):
             for v, aug in enumerate(augs):
                 for j, (inp, out) in enumerate(task.train):
-                    x, y = arc.encode_pair(aug.apply(inp), aug.apply(out))
-                    demo_in.append(x)
-                    demo_out.append(y)
+                    demo_in.append(_encode(aug.apply(inp), side))
+                    demo_out.append(_encode(aug.apply(out), side))
                     demo_ver.append(row(k, v))
                     demo_task.append(k)
                     # fine-tuning: the last demonstration pair is held out (when there are two or more)
@@ -264,18 +289,18 @@ class ARCSolver(Solver):
                                                  lr=self.fit_lr, seed=self.seed, loss=self.fit_loss,
                                                  groups=np.asarray(demo_task), tune=self.tune, net_lr=self.tune_lr,
                                                  holdout=np.asarray(held) if any(held) else None)
-        items = [(arc.encode_grid(aug.apply(inp)), int(row(k, v)))
+        items = [(_encode(aug.apply(inp), side), int(row(k, v)))
                  for k, (task, augs) in enumerate(zip(tasks, aug_sets))
                  for v, aug in enumerate(augs) for inp, _ in task.test]
         with self.backend.network_weights(fit.network):
-            results = self._run_with_table(items, fit.table)
+            results = self._run_with_table(items, fit.table, side)
         share = (time.perf_counter() - t0) / len(tasks)
         out, start = [], 0
         for k, (task, augs) in enumerate(zip(tasks, aug_sets)):
             n = len(augs) * len(task.test)
             losses = fit.group_losses[:, k]
             r = self._result(task, augs, results[start:start + n], "fitted",
-                             (float(losses[0]), float(np.mean(losses[-10:]))), t0)
+                             (float(losses[0]), float(np.mean(losses[-10:]))), t0, side)
             r.seconds = share
             r.extra["fit"] = {"tune": self.tune, "steps": len(fit.losses), "best_step": fit.best_step,
                               "holdout": fit.holdout[-1] if fit.holdout else None}
@@ -283,9 +308,9 @@ class ARCSolver(Solver):
             start += n
         return out
 
-    def _result(self, task, augs, results, route, fit_loss, t0) -> ARCResult:
+    def _result(self, task, augs, results, route, fit_loss, t0, side: int = arc.MAX_SIZE) -> ARCResult:
         keys = [(i, v) for v in range(len(augs)) for i in range(len(task.test))]
-        preds = np.stack([r.prediction for r in results]).astype(np.uint8)
+        preds = arc.pad_canvas(np.stack([r.prediction for r in results]).astype(np.uint8), side)
         ranked = vote([task.id] * len(keys), [k[0] for k in keys], [k[1] for k in keys], preds,
                       np.array([r.q_halt for r in results]), augs)
         attempts, candidates, matched = [], [], []
@@ -315,3 +340,9 @@ class ARCSolver(Solver):
         if isinstance(task, str):
             return arc.parse_task(task, "<task>")
         raise HRMError(f"cannot read an ARC task from {type(task).__name__}")
+
+
+def _encode(grid, side: int) -> np.ndarray:
+    """A grid on a side x side canvas (the 30x30 encoding's top-left corner; the grid fits by construction)."""
+    tokens = arc.encode_grid(grid)
+    return tokens if side == arc.MAX_SIZE else arc.crop_canvas(tokens[None], side)[0]

@@ -56,11 +56,15 @@ def test_cropped_canvas_is_the_smaller_canvas_encoding():
         assert np.array_equal(arc.decode_canvas(arc.pad_canvas(small, side)[0], (r0, c0)), grid)
 
 
-@pytest.fixture(scope="module")
-def bucketed(tmp_path_factory):
+def bucketed_tasks() -> tuple[list[ArcTask], list[ArcTask]]:
     rng = np.random.default_rng(3)
     train = [sized_task(rng, f"a{i}", 2, 7) for i in range(3)] + [sized_task(rng, f"b{i}", 11, 14) for i in range(2)]
-    evaluation = [sized_task(rng, "e0", 2, 6), sized_task(rng, "e1", 12, 13)]
+    return train, [sized_task(rng, "e0", 2, 6), sized_task(rng, "e1", 12, 13)]
+
+
+@pytest.fixture(scope="module")
+def bucketed(tmp_path_factory):
+    train, evaluation = bucketed_tasks()
     out = tmp_path_factory.mktemp("arcb") / "data"
     arc.build(out, num_aug=3, training_tasks=train, evaluation_tasks=evaluation, embedding="task",
               buckets=(10, 15, 30))
@@ -192,3 +196,23 @@ def test_eval_arc_runs_each_bucket_on_its_canvas(bucketed, tmp_path):
     record = evaluate_arc(str(tr.latest_checkpoint()), bucketed / "test", backend="pytorch", device="cpu",
                           batch_size=4)
     assert record["tasks"] == 2 and record["rows"] == len(np.load(bucketed / "test" / "puzzle_ids.npy"))
+
+
+def test_solver_runs_each_task_on_its_bucket(bucketed, tmp_path, monkeypatch):
+    """ARCSolver on a bucketed model: a known task on the canvas it was trained on, a new task (fitted route)
+    on the smallest bucket that holds it; every backend call sees rows of that canvas."""
+    from solvers.arc import ARCSolver
+
+    tr = _trainer(bucketed, tmp_path / "run", steps=4)
+    tr.fit()
+    solver = ARCSolver(str(tr.latest_checkpoint()), device="cpu", versions=2, fit_steps=2, tune="embedding")
+    assert solver.canvas_sides == (10, 15, 30)
+    seen = []
+    run = solver.run
+    monkeypatch.setattr(solver, "run", lambda items, *a, **k: seen.append(len(items[0][0])) or run(items, *a, **k))
+    e1 = bucketed_tasks()[1][1]
+    r = solver.solve(e1)  # trained (reference protocol: its demonstrations), on the 15-canvas
+    assert r.route == "known" and seen[-1] == 225
+    r = solver.solve(sized_task(np.random.default_rng(4), "new", 2, 5))
+    assert r.route == "fitted" and seen[-1] == 100 and len(r.attempts) == 1
+    assert all(max(np.shape(g)) <= 10 for g in r.attempts[0])  # (an untrained model may give none)

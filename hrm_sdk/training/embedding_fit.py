@@ -84,7 +84,7 @@ def _holdout_score(model, inputs, labels, vecs, segments: int, loss: str, amp, s
     """(mean per-row loss, share of rows exactly right) of held-out rows after ``segments`` segments from fresh
     states, without gradients."""
     with torch.no_grad(), amp:
-        carry = model.initial_carry(len(inputs), device=device)
+        carry = model.initial_carry(len(inputs), device=device, seq_len=inputs.shape[1])
         tok = torch.as_tensor(inputs, device=device)
         lab = torch.as_tensor(labels, device=device).long()
         for _ in range(segments):
@@ -133,7 +133,7 @@ def fit_puzzle_embeddings(model, inputs: np.ndarray, labels: np.ndarray, version
     slot_group = np.repeat(np.arange(len(members)), per)  # slot i always holds a row of task slot_group[i]
     rows = np.concatenate([m[gen.choice(len(m), k, replace=False)] for m, k in zip(members, per)])
     B = len(rows)
-    carry = model.initial_carry(B, device=device)
+    carry = model.initial_carry(B, device=device, seq_len=inputs.shape[1])
     age = np.zeros(B, dtype=np.int64)
     losses, group_losses, scores = [], [], []
     slot_group_t = torch.as_tensor(slot_group, device=device)

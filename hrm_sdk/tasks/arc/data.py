@@ -544,8 +544,9 @@ def save_versions(path: str | os.PathLike, split: Split) -> None:
     tasks = np.asarray(split.meta.extra["tasks"])
     trained = np.zeros(len(tasks), dtype=bool)
     trained[np.unique(np.asarray(a["example_task"]))] = True
+    sides = {"task_side": np.asarray(a["task_side"])} if "task_side" in a else {}  # canvas-size buckets
     np.savez_compressed(path, tasks=tasks, trained=trained, embedding=split.meta.extra.get("embedding", "version"),
-                        version_task=np.asarray(a["version_task"]),
+                        **sides, version_task=np.asarray(a["version_task"]),
                         version_dihedral=np.asarray(a["version_dihedral"]), version_perm=np.asarray(a["version_perm"]))
 
 
@@ -555,6 +556,12 @@ def load_versions(path: str | os.PathLike) -> tuple[list[str], VersionTable, np.
         tasks = [str(t) for t in z["tasks"]]
         trained = z["trained"].astype(bool) if "trained" in z.files else np.ones(len(tasks), dtype=bool)
         return tasks, VersionTable(z["version_task"], z["version_dihedral"], z["version_perm"]), trained
+
+
+def load_task_sides(path: str | os.PathLike) -> np.ndarray | None:
+    """Each task's canvas side from a model's ``arc_versions.npz`` (a model trained on canvas-size buckets), or None."""
+    with np.load(path) as z:
+        return np.asarray(z["task_side"]) if "task_side" in z.files else None
 
 
 def load_embedding_mode(path: str | os.PathLike) -> str:
