@@ -25,8 +25,9 @@ def chunk_order(path: str) -> tuple[int, str]:
     return (int(numbered.group(1)) if numbered else 0, path)
 
 
-def read_curve(paths: list[str]) -> tuple[list, float, float, int]:
-    """-> (rows of (training s, GPU s, eval record), training s, GPU s, last step) over the chunk files."""
+def read_curve(paths: list[str], marks: list | None = None) -> tuple[list, float, float, int]:
+    """-> (rows of (training s, GPU s, eval record), training s, GPU s, last step) over the chunk files.
+    ``marks``, when given, receives (step, training s, GPU s) at every logged step."""
     seconds, gpu_seconds, last_step, rows = 0.0, 0.0, 0, []
     for path in sorted(paths, key=chunk_order):
         named = re.search(r"steps(\d+)-\d+", Path(path).name)
@@ -44,6 +45,8 @@ def read_curve(paths: list[str]) -> tuple[list, float, float, int]:
                     gpu_seconds += dt * r.get("world", 1)
                     pending = 0
                 last_step = r["step"]
+                if marks is not None:
+                    marks.append((r["step"], seconds, gpu_seconds))
             if "eval/count" in r:
                 rows.append((seconds, gpu_seconds, r))
     return rows, seconds, gpu_seconds, last_step
