@@ -149,7 +149,8 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             # Buffers (the puzzle-embedding table) are updated identically on every rank: no broadcast needed.
             self.ddp = DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
-        self.flops_per_step = self.model.flops_per_segment(training=True) * self.B  # on the dataset's own rows
+        # expected over the lanes (each lane's rows cost what their length costs)
+        self.flops_per_step = float(np.dot(self.lane_p, [lane.flops_per_step for lane in self.lanes]))
         self._flops = 0.0  # FLOPs run since the last log line (lanes differ)
         self.peak = peak_flops(torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu")
         self.progress = TrainingProgress(t.steps, self.step, enabled=show_progress and self.dist.is_main)
