@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Sudoku on the GPU machine: the solver's routes on the first N hard-test puzzles (scripts/route_curve.py, PNG and
 # JSON to $OUT), then `hrm solve sudoku` with its default route (repair on, on all cores) over the whole file, timed.
-# Usage: bash scripts/gpu/sudoku_routes.sh [N]   (default 1000; needs data/sudoku-bench/hard-test.txt carried)
+# Usage: bash scripts/gpu/sudoku_routes.sh [N]   (default 1000, 0 = no route curve; needs data/sudoku-bench/hard-test.txt)
 set -uo pipefail
 source scripts/gpu/env.sh
 n=${1:-1000}
 data=data/sudoku-bench/hard-test.txt
-python3 -m scripts.route_curve --data "$data" --limit "$n" --backend pytorch --device cuda --batch-size 1024 \
-  --png "$OUT/route-curve.png" > "$OUT/route-curve.out" 2> "$OUT/route-curve.err"
-tail -n 8 "$OUT/route-curve.out" | cut -c1-200
+if [ "$n" -gt 0 ]; then  # 0: only the timed default route
+  python3 -m scripts.route_curve --data "$data" --limit "$n" --backend pytorch --device cuda --batch-size 1024 \
+    --png "$OUT/route-curve.png" > "$OUT/route-curve.out" 2> "$OUT/route-curve.err"
+  tail -n 8 "$OUT/route-curve.out" | cut -c1-200
+fi
 start=$(date +%s.%N)
 python3 -m hrm_sdk.cli.main solve sudoku "$data" --backend pytorch --device cuda --batch-size 1024 --format jsonl \
   > /tmp/solve.jsonl 2> /tmp/solve.err
