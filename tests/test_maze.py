@@ -344,7 +344,7 @@ def test_trainer_evaluation_reports_valid_shortest_paths(test50):
             self.grids = torch.as_tensor(grids.astype(np.int64))
             self.config = SimpleNamespace(halt_max_steps=2)
 
-        def initial_carry(self, n, device, dtype):
+        def initial_carry(self, n, device, dtype, seq_len=None):
             return None
 
         def step(self, carry, batch, segment_fn=None):
