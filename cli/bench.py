@@ -10,7 +10,8 @@ import typer
 
 from . import output
 from .eval import EvalTask
-from .options import Backend, BackendOpt, DeviceOpt, LimitOpt, ModelOpt, ReportFormat, ReportOpt
+from .options import (Backend, BackendOpt, DeviceOpt, LimitOpt, ModelOpt, Precision, PrecisionOpt, ReportFormat,
+                      ReportOpt, precision_arg)
 
 
 @output.handle_errors
@@ -28,6 +29,7 @@ def bench(
     segment: Annotated[bool, typer.Option(help="Also time the bare segment (the loop's efficiency).")] = True,
     host_loop: Annotated[bool, typer.Option("--host-loop", help="PyTorch on CUDA: the host ACT loop instead of "
                                                                 "the device-resident one.")] = False,
+    precision: PrecisionOpt = Precision.auto,
     fmt: ReportOpt = ReportFormat.human,
 ) -> None:
     """Throughput of a model's ACT loop, side by side with the reference loop (GPU)."""
@@ -35,7 +37,8 @@ def bench(
     from hrm_sdk.solvers.bench import bench_model
 
     record = bench_model(task.value, data, model or None, backend.value, device or None, tuple(batch_size), limit,
-                         compile, reference, progress=output.message, host_loop=host_loop, segment=segment)
+                         compile, reference, progress=output.message, host_loop=host_loop, segment=segment,
+                         precision=precision_arg(precision))
     if fmt == ReportFormat.human:
         for run in record["runs"]:
             a = run["act"]

@@ -9,7 +9,8 @@ import typer
 
 
 from . import output
-from .options import Backend, BackendOpt, DeviceOpt, LimitOpt, ModelOpt, ReportFormat, ReportOpt, Tune, TuneOpt
+from .options import (Backend, BackendOpt, DeviceOpt, LimitOpt, ModelOpt, Precision, PrecisionOpt, ReportFormat,
+                      ReportOpt, Tune, TuneOpt, precision_arg)
 
 
 class EvalTask(str, Enum):
@@ -50,6 +51,7 @@ def evaluate(
                                                             "backend: at a fixed batch; fitted route: "
                                                             "the fitting), faster on a GPU after a minute of "
                                                             "compiling.")] = False,
+    precision: PrecisionOpt = Precision.auto,
     fmt: ReportOpt = ReportFormat.human,
 ) -> None:
     """Exact accuracy (ACT halting and fixed budgets), mean segments, and task-specific checks."""
@@ -60,7 +62,7 @@ def evaluate(
 
         options = EvalOptions(model or None, limit, backend, device or None, batch_size, repair, views, route,
                               versions, votes, fit_steps, fit_loss, tune.value, tasks_per_batch, start, records or None,
-                              compile)
+                              compile, precision_arg(precision))
         record = evaluate_task(task, data, options)
     line = record.pop("summary", None)
     if fmt == ReportFormat.json:

@@ -48,6 +48,19 @@ def new_app(help: str, **kwargs) -> typer.Typer:
                        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120}, **kwargs)
 
 
+class Precision(str, Enum):
+    """The PyTorch backend's compute precision (an exported ONNX graph or engine has its own)."""
+
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+def precision_arg(value: Precision) -> str | None:
+    """None for auto (the backend's choice: bf16 on CUDA, fp32 on a CPU), else the precision's name."""
+    return None if value == Precision.auto else value.value
+
+
 class Tune(str, Enum):
     """What the ARC fitted route trains on a task's demonstrations besides its embedding."""
 
@@ -65,6 +78,9 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model: a bundled m
 BackendOpt = Annotated[Backend, typer.Option("--backend", "-b", help="Backend to run the model on.")]
 DeviceOpt = Annotated[str, typer.Option("--device", "-d", callback=check_device,
                                         help="cpu, cuda or cuda:N (default: the backend's choice).")]
+PrecisionOpt = Annotated[Precision, typer.Option(help="PyTorch backend (picks it): fp32 | bf16 (CPUs with native "
+                                                      "bf16: AVX512-BF16 or AMX) | auto (bf16 on CUDA, fp32 on a "
+                                                      "CPU).")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Puzzles in flight at once.")]
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=0, help="Only the first N puzzles (ARC: tasks); "
                                                                     "0 = all.")]

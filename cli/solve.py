@@ -17,7 +17,8 @@ from typing import Annotated
 import typer
 
 from . import output
-from .options import Backend, BackendOpt, BatchOpt, DeviceOpt, FormatOpt, ModelOpt, PngOpt, Tune, TuneOpt, new_app
+from .options import (Backend, BackendOpt, BatchOpt, DeviceOpt, FormatOpt, ModelOpt, PngOpt, Precision, PrecisionOpt,
+                      Tune, TuneOpt, new_app, precision_arg)
 from .output import OutputFormat
 
 app = new_app("Solve puzzles with a model (the bundled default, a directory, an .onnx or an .engine).")
@@ -145,6 +146,7 @@ def sudoku(
                                                          "(0 = off).")] = 0,
     search_nodes: Annotated[int, typer.Option(min=0, help="Repair: network-guided search nodes (0 = off).")] = 2000,
     views: ViewsOpt = 1,
+    precision: PrecisionOpt = Precision.auto,
     fmt: FormatOpt = OutputFormat.human,
     png: PngOpt = "",
     server: Annotated[str, typer.Option(help="Solve on an `hrm serve` server at this URL (its model and "
@@ -162,8 +164,8 @@ def sudoku(
     if server:
         from hrm_sdk.serving.client import RemoteSudokuSolver
 
-        if model or backend != Backend.auto or device:
-            raise typer.BadParameter("--model, --backend and --device are the server's own with --server")
+        if model or backend != Backend.auto or device or precision != Precision.auto:
+            raise typer.BadParameter("--model, --backend, --device and --precision are the server's own with --server")
         remote = RemoteSudokuSolver(server, views=views if views != 1 else 0, max_steps=max_steps or None)
         with output.progress("solving on the server", len(puzzles)) as p:
             readable = [x for x in puzzles if isinstance(x, codec.SudokuPuzzle)]
@@ -174,7 +176,8 @@ def sudoku(
             r.source, r.line = x.source, x.line  # the server names list items "puzzle k"
     else:
         solver = SudokuSolver(model or None, backend=backend.value, device=device or None, batch_size=batch_size,
-                              max_steps=max_steps or None, budget=Budget(extra_steps, search_nodes), views=views)
+                              max_steps=max_steps or None, budget=Budget(extra_steps, search_nodes), views=views,
+                              precision=precision_arg(precision))
         with progress_bar(solver, len(puzzles), "solving") as p:
             results = solver.solve_many(puzzles)
     if fmt == OutputFormat.human:
@@ -205,6 +208,7 @@ def maze(
     max_steps: MaxStepsOpt = 0,
     batch_size: BatchOpt = 64,
     views: ViewsOpt = 1,
+    precision: PrecisionOpt = Precision.auto,
     fmt: FormatOpt = OutputFormat.human,
     png: PngOpt = "",
 ) -> None:
@@ -218,7 +222,7 @@ def maze(
     # model is loaded.
     mazes = codec.parse_text(text, source, errors="collect")
     solver = MazeSolver(model or None, backend=backend.value, device=device or None, batch_size=batch_size,
-                        max_steps=max_steps or None, views=views)
+                        max_steps=max_steps or None, views=views, precision=precision_arg(precision))
     with progress_bar(solver, len(mazes), "solving") as p:
         results = solver.solve_many(mazes, source)
     if fmt == OutputFormat.human:

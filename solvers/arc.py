@@ -186,6 +186,7 @@ class ARCSolver(Solver):
 
         o = options
         o.refuse(("views",), "for sudoku and maze; ARC votes over its own augmented versions")
+        o.refuse(("precision",), "for sudoku and maze (ARC runs bf16 on a GPU, fp32 on a CPU)")
         o.refuse(("repair",), "for sudoku")
         if o.route == "fitted":
             record = evaluate_arc_fitted(o.model, data, o.limit, o.device, o.versions, o.fit_steps, fit_loss=o.fit_loss,

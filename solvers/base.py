@@ -63,9 +63,10 @@ class Solver:
             _SOLVERS[cls.task] = cls
 
     def __init__(self, model: str | Path | None = None, backend: str = "auto", device: str | None = None,
-                 batch_size: int = 64, max_steps: int | None = None, min_steps: int = 1, halting: str = "q"):
+                 batch_size: int = 64, max_steps: int | None = None, min_steps: int = 1, halting: str = "q",
+                 precision: str | None = None):
         self.model_path = registry.resolve(model, self.task)
-        self.backend = runtime.open(self.model_path, backend, device)
+        self.backend = runtime.open(self.model_path, backend, device, precision=precision)
         meta = self.backend.meta
         if meta.task != self.task:
             raise HRMError(f"{self.model_path} is a {meta.task} model; it cannot solve {self.task} puzzles")
@@ -111,7 +112,7 @@ class Solver:
         options.refuse(("compile",), "for ARC")
         o = options
         return evaluate_model(o.model, cls.task, data, o.limit, o.backend, o.device, o.batch_size, o.repair,
-                              views=o.views)
+                              views=o.views, precision=o.precision)
 
     def evaluation_extras(self, inputs, labels, repair: bool = True) -> dict:
         """Sections ``hrm eval`` adds for what this solver does beyond the network (Sudoku: the repair

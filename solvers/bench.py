@@ -20,7 +20,8 @@ from .evaluate import load_test_set
 
 def bench_model(task: str, data: str, model: str | None = None, backend: str = "auto", device: str | None = None,
                 batch_sizes: tuple[int, ...] = (256,), limit: int = 0, compile: bool = False,
-                reference: bool = True, progress=None, host_loop: bool = False, segment: bool = True) -> dict:
+                reference: bool = True, progress=None, host_loop: bool = False, segment: bool = True,
+                precision: str | None = None) -> dict:
     """Throughput records for each batch size; ``reference`` adds the reference loop where a GPU runs, ``segment``
     the bare segment's rate (``loop_efficiency``: the ACT loop's puzzle-segments/s over it). ``host_loop`` keeps
     the PyTorch backend on the host ACT loop (the device-resident loop is its default on CUDA)."""
@@ -35,7 +36,7 @@ def bench_model(task: str, data: str, model: str | None = None, backend: str = "
     cuda_name = _cuda_name(device)
     peak = peak_flops(cuda_name) if cuda_name else None
     for batch in batch_sizes:
-        be = runtime.open(path, backend, device, compile=compile)
+        be = runtime.open(path, backend, device, compile=compile, precision=precision)
         if be.meta.task != task:
             raise HRMError(f"{path} is a {be.meta.task} model, not a {task} one")
         if host_loop:

@@ -48,6 +48,7 @@ class EvalOptions:
     start: int = 0  # ARC fitted route
     records: str | None = None  # ARC fitted route
     compile: bool = False  # ARC
+    precision: str | None = None  # PyTorch backend: fp32 | bf16 (Sudoku, Maze)
 
     def refuse(self, names: tuple[str, ...], why: str) -> None:
         """HRMError naming the first of ``names`` set away from its default: ``--NAME is WHY``."""
@@ -80,12 +81,13 @@ def load_test_set(path: str | Path, task: str) -> tuple[np.ndarray, np.ndarray]:
 
 def evaluate_model(model: str | None, task: str, data: str | Path, limit: int = 0, backend: str = "auto",
                    device: str | None = None, batch_size: int = 256, repair: bool = True, progress=None,
-                   views: int = 1) -> dict:
+                   views: int = 1, precision: str | None = None) -> dict:
     """The network alone on the solver's backend (``hrm_sdk.runtime.evaluate``), the task's answer checks, the
     views pass, and what the solver itself adds (``Solver.evaluation_extras``: Sudoku's repair route). One
     solver, so the model is opened once."""
     spec = tasks.get(task)
-    solver = solver_class(task)(model, backend=backend, device=device, batch_size=batch_size, views=views)
+    solver = solver_class(task)(model, backend=backend, device=device, batch_size=batch_size, views=views,
+                                precision=precision)
     path, be = solver.model_path, solver.backend
     inputs, labels = load_test_set(data, task)
     if limit:

@@ -69,9 +69,10 @@ class MazeSolver(Solver):
     task = "maze"
 
     def __init__(self, model=None, backend: str = "auto", device: str | None = None, batch_size: int = 64,
-                 max_steps: int | None = None, min_steps: int = 1, halting: str = "q", views: int = 1):
+                 max_steps: int | None = None, min_steps: int = 1, halting: str = "q", views: int = 1,
+                 precision: str | None = None):
         self.views = task_views(self.task, views) if views != 1 else None  # validated before loading a model
-        super().__init__(model, backend, device, batch_size, max_steps, min_steps, halting)
+        super().__init__(model, backend, device, batch_size, max_steps, min_steps, halting, precision)
 
     result_key = "mazes"
 

@@ -93,9 +93,9 @@ class SudokuSolver(Solver):
 
     def __init__(self, model=None, backend: str = "auto", device: str | None = None, batch_size: int = 64,
                  max_steps: int | None = None, min_steps: int = 1, halting: str = "q", budget: Budget | None = None,
-                 views: int = 1):
+                 views: int = 1, precision: str | None = None):
         self.views = task_views(self.task, views) if views != 1 else None  # validated before loading a model
-        super().__init__(model, backend, device, batch_size, max_steps, min_steps, halting)
+        super().__init__(model, backend, device, batch_size, max_steps, min_steps, halting, precision)
         self.budget = budget or Budget()
 
     request_options = {**Solver.request_options, "extra_steps": int, "search_nodes": int}  # + its Budget

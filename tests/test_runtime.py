@@ -142,3 +142,33 @@ def test_pytorch_backend_names_a_bad_or_missing_device(tiny_model):
         r = CliRunner().invoke(app, ["solve", "sudoku", str(REPO / "examples" / "sudoku.txt"), "--model",
                                      str(tiny_model), "--backend", "pytorch", "--device", "cuda"])
         assert r.exit_code == 2 and "PyTorch sees no CUDA GPU here" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_pytorch_bf16_on_the_cpu(tiny_model, tiny_onnx, monkeypatch):
+    """--precision bf16 runs the PyTorch backend under CPU bf16 autocast where the CPU computes bf16 natively (its
+    answers agree with fp32 on most cells), and is refused with one line on a CPU without it, for another precision,
+    and for an exported artefact (whose precision was fixed at export)."""
+    from hrm_sdk.cli.main import app
+    from hrm_sdk.errors import HRMError
+    from hrm_sdk.runtime import open_model
+    from hrm_sdk.runtime.backends import torch_backend
+    from typer.testing import CliRunner
+
+    with pytest.raises(HRMError, match="runs fp32 or bf16"):
+        open_model(tiny_model, precision="fp16", device="cpu")
+    with pytest.raises(HRMError, match="is fixed when it is exported"):
+        open_model(tiny_onnx, precision="bf16", device="cpu")
+    import torch
+
+    if torch_backend.native_cpu_bf16(torch):
+        be = open_model(tiny_model, precision="bf16", device="cpu")
+        assert be.name == "pytorch" and "bf16" in be.describe() and be.state_dtype == torch.bfloat16
+        items = puzzles(32)
+        cmp = compare(load(tiny_model), be, items, batch_size=16)
+        assert cmp.halting_agreement >= 0.9 and cmp.final_cell_agreement >= 0.95, cmp  # bf16 rounding, not noise
+    monkeypatch.setattr(torch_backend, "native_cpu_bf16", lambda torch: False)
+    with pytest.raises(HRMError, match="no native bf16"):
+        open_model(tiny_model, precision="bf16", device="cpu")
+    r = CliRunner().invoke(app, ["solve", "sudoku", str(REPO / "examples" / "sudoku.txt"), "--model",
+                                 str(tiny_onnx), "--precision", "bf16"])
+    assert r.exit_code == 2 and "is fixed when it is exported" in r.stderr and "Traceback" not in r.stderr

@@ -28,10 +28,13 @@ def backend_class(fmt_name: str):
     return getattr(importlib.import_module(f"{__package__}.backends.{module}"), cls)
 
 
-def open_model(model: str | Path, backend: str = "auto", device: str | None = None, compile: bool = False, **kwargs):
+def open_model(model: str | Path, backend: str = "auto", device: str | None = None, compile: bool = False,
+               precision: str | None = None, **kwargs):
     """Open a model path on a backend. ``backend``: auto | tensorrt | onnxruntime | pytorch (or a format name:
     onnx = onnxruntime). ``compile`` (PyTorch weights; ``backend`` auto or pytorch) runs the segment through
-    ``torch.compile`` at a fixed batch; other keyword arguments go to the backend class."""
+    ``torch.compile`` at a fixed batch; ``precision`` (fp32 | bf16) is the PyTorch backend's compute precision
+    (an exported artefact's is fixed at export), so it picks PyTorch too; other keyword arguments go to the
+    backend class."""
     path = Path(model)
     backend = {"onnx": "onnxruntime"}.get(backend, backend)
     if backend not in BACKENDS:
@@ -41,6 +44,13 @@ def open_model(model: str | Path, backend: str = "auto", device: str | None = No
             raise HRMError(f"compiling is for the PyTorch backend, not {backend}")
         backend = "pytorch"
         kwargs["compile"] = True
+    if precision:
+        kind = backend if path.is_dir() or not path.suffix else format_of(path).name
+        if kind not in ("auto", "pytorch"):
+            raise HRMError(f"--precision is for the PyTorch backend; the precision of a {kind} graph or engine is "
+                           "fixed when it is exported (hrm export)")
+        backend = "pytorch"
+        kwargs["precision"] = precision
     if not path.is_dir():  # a file (or a missing path: its format's backend says what is wrong)
         fmt = format_of(path)
         if backend not in ("auto", {"onnx": "onnxruntime"}.get(fmt.name, fmt.name)):

@@ -1,4 +1,5 @@
-"""PyTorch backend: runs ``SegmentGraph`` from a checkpoint; bf16 autocast on CUDA, fp32 on CPU. It alone can run
+"""PyTorch backend: runs ``SegmentGraph`` from a checkpoint; bf16 autocast on CUDA, fp32 on CPU unless asked for
+bf16 (``precision="bf16"``, ``--precision bf16``: CPUs with native bf16 only, AVX512-BF16 or AMX). It alone can run
 with another table of puzzle embeddings and fit one at test time (``puzzle_table``, ``fit_puzzle_embeddings``:
 the ARC fitted route)."""
 
@@ -33,7 +34,12 @@ class TorchBackend(Backend):
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise HRMError(f"device {device!r}: PyTorch sees no CUDA GPU here; use --device cpu")
         precision = precision or ("bf16" if self.device.type == "cuda" else "fp32")
-        self.amp = precision == "bf16" and self.device.type == "cuda"
+        if precision not in ("fp32", "bf16"):
+            raise HRMError(f"precision {precision!r}: the PyTorch backend runs fp32 or bf16")
+        if precision == "bf16" and self.device.type == "cpu" and not native_cpu_bf16(torch):
+            raise HRMError("precision bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 runs slower "
+                           "than fp32; use fp32")
+        self.amp = precision == "bf16"
         self.state_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         self.graph = SegmentGraph(model.float()).to(self.device).eval()
         self.run_graph = torch.compile(self.graph, dynamic=False) if compile else self.graph
@@ -48,6 +54,10 @@ class TorchBackend(Backend):
 
     def describe(self) -> str:
         return f"pytorch ({self.device}, {'bf16' if self.amp else 'fp32'})"
+
+    def _autocast(self):
+        t = self.torch
+        return t.autocast(self.device.type, dtype=t.bfloat16) if self.amp else contextlib.nullcontext()
 
     def on_canvas(self, seq_len: int) -> "TorchBackend":
         """A view of this backend for puzzles of ``seq_len`` tokens (a smaller square ARC canvas): the same network
@@ -76,7 +86,7 @@ class TorchBackend(Backend):
 
     def _run(self, n: int):
         t = self.torch
-        amp = t.autocast("cuda", dtype=t.bfloat16) if self.amp else contextlib.nullcontext()
+        amp = self._autocast()
         tok = t.from_numpy(self.tokens[:n]).to(self.device, non_blocking=True)
         ids = t.from_numpy(self.puzzle_ids[:n]).to(self.device, non_blocking=True)
         reset = t.from_numpy(self.reset[:n]).to(self.device, non_blocking=True)
@@ -101,7 +111,7 @@ class TorchBackend(Backend):
         t = self.torch
         if self._resident_graph is None:
             self._resident_graph = t.compile(self.graph) if self.compile else self.graph
-        amp = t.autocast("cuda", dtype=t.bfloat16) if self.amp else contextlib.nullcontext()
+        amp = self._autocast()
         with t.inference_mode(), amp:
             z_H, z_L, logits, q_halt, q_cont = self._resident_graph(tokens, puzzle_ids, z_H, z_L, reset)
         return z_H.to(self.state_dtype), z_L.to(self.state_dtype), logits, q_halt, q_cont
@@ -157,3 +167,10 @@ class TorchBackend(Backend):
             segment_fn = self._fit_segment
         return fit_puzzle_embeddings(self.graph.model, inputs, labels, rows, num_rows, device=self.device,
                                      segment_fn=segment_fn, **kwargs)
+
+
+def native_cpu_bf16(torch) -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX tiles), where bf16 matmuls beat fp32."""
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(cpu, name, lambda: False)() for name in checks)
