@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from . import output
-from .options import Backend, BackendOpt, DeviceOpt, ModelOpt
+from .options import Backend, BackendOpt, DeviceOpt, ModelOpt, Precision, PrecisionOpt, precision_arg
 
 EXAMPLES = """Examples:
   hrm serve
@@ -41,6 +41,7 @@ def serve(
     model: ModelOpt = "",
     backend: BackendOpt = Backend.auto,
     device: DeviceOpt = "",
+    precision: PrecisionOpt = Precision.auto,
     replicas: Annotated[int, typer.Option(min=1, help="Replicas of the server (each holds the models).")] = 1,
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
@@ -65,7 +66,7 @@ def serve(
     if replicas < 1 or max_puzzles < 1 or batch_size < 1:
         raise HRMError("--replicas, --max-puzzles and --batch-size must be at least 1")
     options = ServeOptions(tasks=tasks, model=model or None, backend=backend.value, device=device or None,
-                           batch_size=batch_size, max_puzzles=max_puzzles)
+                           precision=precision_arg(precision), batch_size=batch_size, max_puzzles=max_puzzles)
     _interrupt_on_signals()
     output.message(f"starting Ray Serve ({replicas} replica(s), {', '.join(tasks)}) ...")
     try:

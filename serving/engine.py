@@ -66,6 +66,7 @@ class ServeOptions:
     model: str | None = None  # a bundled name or path (one task only); None: each task's bundled model
     backend: str = "auto"
     device: str | None = None
+    precision: str | None = None  # PyTorch backend (Sudoku, Maze): fp32 | bf16; None: the backend's choice
     batch_size: int = 64  # slots of each lane's batch
     max_puzzles: int = 256  # most puzzles in one request (more: HTTP 413)
 
@@ -93,7 +94,7 @@ class _SharedLoop:
                 if len(self._lanes) >= MAX_LANES:
                     raise RequestError(f"too many distinct ACT policies in use (at most {MAX_LANES}); "
                                        f"use the server's max_steps")
-                backend = self.backend if not self._lanes else runtime.open(self.model_path, *self._open_args)
+                backend = self.backend if not self._lanes else runtime.open(self.model_path, **self._open_kwargs)
                 lane = Batcher(backend, self.config.batch_size, policy, name=f"hrm-{self.task}-{key}")
                 self._lanes[key] = lane
                 log.info("%s: lane %s on %s", self.task, key, backend.describe())
@@ -149,13 +150,14 @@ def _cancel_event() -> threading.Event | None:
     return getattr(_request, "cancelled", None)
 
 
-def shared_solver(task: str, model=None, backend: str = "auto", device: str | None = None, batch_size: int = 64):
+def shared_solver(task: str, model=None, backend: str = "auto", device: str | None = None, batch_size: int = 64,
+                  precision: str | None = None):
     """A solver of ``task`` whose ACT loop is shared by every thread that calls it."""
     cls = solver_class(task)
     served = type(f"Served{cls.__name__}", (_SharedLoop, cls), {})  # names no task: the registry keeps cls
-    solver = served(model, backend=backend, device=device, batch_size=batch_size)
+    solver = served(model, backend=backend, device=device, batch_size=batch_size, precision=precision)
     solver._lanes, solver._lanes_lock = {}, threading.Lock()
-    solver._open_args = (backend, device)
+    solver._open_kwargs = {"backend": backend, "device": device, "precision": precision}
     return solver
 
 
@@ -171,7 +173,7 @@ class ServedSolver:
         self.options = options or ServeOptions(tasks=(task,))
         o = self.options
         if cls.shared_loop:
-            self.solver = shared_solver(task, o.model, o.backend, o.device, o.batch_size)
+            self.solver = shared_solver(task, o.model, o.backend, o.device, o.batch_size, o.precision)
             self._lock = None
         else:  # one request at a time, on the solver's own default backend (no shared ACT batch)
             self.solver = cls(o.model, device=o.device)

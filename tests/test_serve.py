@@ -70,6 +70,26 @@ def test_batcher_shares_one_batch_across_threads_and_matches_solve_many(referenc
         served.close()
 
 
+def test_served_solver_opens_every_lane_at_the_asked_precision():
+    """``precision`` reaches the replica's solver and every ACT lane it opens later (another max_steps), or the
+    replica refuses to start on a CPU without native bf16."""
+    import torch
+
+    from hrm_sdk.errors import HRMError
+    from hrm_sdk.runtime import ACTPolicy
+    from hrm_sdk.runtime.backends.torch_backend import native_cpu_bf16
+    from hrm_sdk.serving.engine import ServedSolver, ServeOptions
+
+    options = ServeOptions(tasks=("sudoku",), device="cpu", precision="bf16")
+    if not native_cpu_bf16(torch):
+        with pytest.raises(HRMError, match="no native bf16"):
+            ServedSolver("sudoku", options)
+        return
+    served = ServedSolver("sudoku", options)
+    assert "bf16" in served.describe()
+    assert "bf16" in served.solver._lane(ACTPolicy(max_steps=2)).backend.describe()
+
+
 def test_batcher_run_act_interface_and_cancel():
     """Batcher.run_act gives run_act's results (indices local to the caller); cancelled puzzles take no slot."""
     from hrm_sdk import runtime
