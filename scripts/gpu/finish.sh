@@ -3,7 +3,7 @@
 # weights of each run as a solver model (fp16 safetensors, scripts/bundle_model.py --no-onnx), evaluate
 # the bundles on the full test sets on the GPU, and bring back the bundles, metrics, logs and evaluations.
 # Usage: bash scripts/gpu/finish.sh RUN_DIR [RUN_DIR ...]   (a Sudoku and/or a Maze run; the task comes from the
-#        checkpoint's model.json; then scripts/bench_backends.py, see DEVELOPERS.md)
+#        checkpoint's model.json; then hrm bench, see DEVELOPERS.md)
 # What comes back ($OUT): {sudoku,maze}.model.safetensors and meta.tgz (cards, metrics, logs, evals). The ONNX export
 # and its self-check are CPU work (about 3 minutes of held GPU time for both): run them here afterwards,
 #   hrm export onnx solvers/models/sudoku --weights fp16 -o solvers/models/sudoku/model.onnx  (likewise maze; DEVELOPERS.md, "Shipping a chunk")
