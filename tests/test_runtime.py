@@ -156,7 +156,7 @@ def test_pytorch_bf16_on_the_cpu(tiny_model, tiny_onnx, monkeypatch):
 
     with pytest.raises(HRMError, match="runs fp32 or bf16"):
         open_model(tiny_model, precision="fp16", device="cpu")
-    with pytest.raises(HRMError, match="is fixed when it is exported"):
+    with pytest.raises(HRMError, match="keeps the precision it was exported with"):
         open_model(tiny_onnx, precision="bf16", device="cpu")
     import torch
 
@@ -171,4 +171,4 @@ def test_pytorch_bf16_on_the_cpu(tiny_model, tiny_onnx, monkeypatch):
         open_model(tiny_model, precision="bf16", device="cpu")
     r = CliRunner().invoke(app, ["solve", "sudoku", str(REPO / "examples" / "sudoku.txt"), "--model",
                                  str(tiny_onnx), "--precision", "bf16"])
-    assert r.exit_code == 2 and "is fixed when it is exported" in r.stderr and "Traceback" not in r.stderr
+    assert r.exit_code == 2 and "keeps the precision it was exported with" in r.stderr and "Traceback" not in r.stderr

@@ -47,8 +47,9 @@ def open_model(model: str | Path, backend: str = "auto", device: str | None = No
     if precision:
         kind = backend if path.is_dir() or not path.suffix else format_of(path).name
         if kind not in ("auto", "pytorch"):
-            raise HRMError(f"--precision is for the PyTorch backend; the precision of a {kind} graph or engine is "
-                           "fixed when it is exported (hrm export)")
+            what = {"onnxruntime": "an ONNX graph", "onnx": "an ONNX graph", "tensorrt": "a TensorRT engine"}[kind]
+            raise HRMError(f"--precision is for the PyTorch backend; {what} keeps the precision it was exported "
+                           "with (hrm export)")
         backend = "pytorch"
         kwargs["precision"] = precision
     if not path.is_dir():  # a file (or a missing path: its format's backend says what is wrong)
