@@ -155,9 +155,10 @@ def shared_solver(task: str, model=None, backend: str = "auto", device: str | No
     """A solver of ``task`` whose ACT loop is shared by every thread that calls it."""
     cls = solver_class(task)
     served = type(f"Served{cls.__name__}", (_SharedLoop, cls), {})  # names no task: the registry keeps cls
-    solver = served(model, backend=backend, device=device, batch_size=batch_size, precision=precision)
+    extra = {"precision": precision} if precision else {}  # a task's own solver class may not take it
+    solver = served(model, backend=backend, device=device, batch_size=batch_size, **extra)
     solver._lanes, solver._lanes_lock = {}, threading.Lock()
-    solver._open_kwargs = {"backend": backend, "device": device, "precision": precision}
+    solver._open_kwargs = {"backend": backend, "device": device, **extra}
     return solver
 
 

@@ -86,8 +86,8 @@ def evaluate_model(model: str | None, task: str, data: str | Path, limit: int = 
     views pass, and what the solver itself adds (``Solver.evaluation_extras``: Sudoku's repair route). One
     solver, so the model is opened once."""
     spec = tasks.get(task)
-    solver = solver_class(task)(model, backend=backend, device=device, batch_size=batch_size, views=views,
-                                precision=precision)
+    extra = {"precision": precision} if precision else {}  # a task's own solver class may not take it
+    solver = solver_class(task)(model, backend=backend, device=device, batch_size=batch_size, views=views, **extra)
     path, be = solver.model_path, solver.backend
     inputs, labels = load_test_set(data, task)
     if limit:
