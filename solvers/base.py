@@ -66,8 +66,7 @@ class Solver:
                  batch_size: int = 64, max_steps: int | None = None, min_steps: int = 1, halting: str = "q",
                  precision: str | None = None):
         self.model_path = registry.resolve(model, self.task)
-        # precision only when asked for: a backend (or a test's stand-in opener) that never heard of it still opens
-        self.backend = runtime.open(self.model_path, backend, device, **({"precision": precision} if precision else {}))
+        self.backend = runtime.open(self.model_path, backend, device, precision=precision)
         meta = self.backend.meta
         if meta.task != self.task:
             raise HRMError(f"{self.model_path} is a {meta.task} model; it cannot solve {self.task} puzzles")

@@ -184,7 +184,7 @@ def oracle_solver(monkeypatch, cls, oracle, **kw):
     import hrm_sdk.solvers.base as base
 
     monkeypatch.setattr(base.registry, "resolve", lambda model, task: Path("oracle"))
-    monkeypatch.setattr(base.runtime, "open", lambda path, backend, device: oracle)
+    monkeypatch.setattr(base.runtime, "open", lambda path, backend, device, **kw: oracle)
     return cls(**kw)
 
 
